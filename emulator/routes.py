@@ -1,0 +1,18 @@
+"""URL map of the whole emulator: the feature modules' rules, in one place."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from werkzeug.routing import Map
+
+from emulator import control, oauth
+from emulator.core import bulk_ingest, bulk_query, rest
+from emulator.datacloud import handlers as datacloud
+
+FEATURES: tuple[ModuleType, ...] = (oauth, rest, bulk_ingest, bulk_query, datacloud, control)
+
+
+def build_url_map() -> Map:
+    rules = [rule for feature in FEATURES for rule in feature.RULES]
+    return Map(rules, strict_slashes=False, merge_slashes=True)
