@@ -1,0 +1,1 @@
+"""Benchmarks: each module exposes ``main()`` and prints its figures with the command behind them."""
