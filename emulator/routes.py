@@ -14,5 +14,6 @@ FEATURES: tuple[ModuleType, ...] = (oauth, rest, bulk_ingest, bulk_query, datacl
 
 
 def build_url_map() -> Map:
-    rules = [rule for feature in FEATURES for rule in feature.RULES]
+    # Fresh copies: a werkzeug Rule binds to one Map, and tests run several servers per process.
+    rules = [rule.empty() for feature in FEATURES for rule in feature.RULES]
     return Map(rules, strict_slashes=False, merge_slashes=True)
