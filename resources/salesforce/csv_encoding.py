@@ -158,3 +158,23 @@ def line_offsets(strings: pa.Array) -> np.ndarray:
     """The ``len + 1`` byte offsets of a string array's values into its data buffer."""
     raw = np.frombuffer(strings.buffers()[1], dtype=np.int32)
     return raw[strings.offset : strings.offset + len(strings) + 1]
+
+
+def encode_echoed(table: pa.Table, options: CsvOptions = CsvOptions()) -> bytes:
+    """Re-encode rows that Salesforce echoed back in a results CSV (every column text) for a
+    follow-up job: ``#N/A`` stays the bare null token, every other value is quoted as text."""
+    columns = []
+    for column in table.columns:
+        text = column.combine_chunks().cast(pa.string())
+        is_null_token = pc.equal(text, NULL_VALUE)
+        quoted = _quoted(text)
+        columns.append(pc.if_else(is_null_token, pa.scalar(None, pa.string()), quoted))
+    echoed = pa.table(columns, names=table.column_names)
+    lines = pc.binary_join_element_wise(
+        *echoed.columns,
+        options.delimiter.char,
+        null_handling="replace",
+        null_replacement=NULL_VALUE,
+    )
+    body = concatenated_values(pc.binary_join_element_wise(lines.combine_chunks(), LINE_END, ""))
+    return encode_header(table.column_names, options) + body

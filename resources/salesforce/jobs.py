@@ -1,0 +1,120 @@
+"""Shared by Bulk ingest and query: polling with capped backoff and a deadline; CSV results to Arrow."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import requests
+
+from resources.salesforce.errors import (
+    JobAbortedError,
+    JobFailedError,
+    PollDeadlineExceededError,
+)
+from resources.salesforce.models import JobInfo
+from resources.salesforce.protocol import JobState
+
+if TYPE_CHECKING:
+    from resources.salesforce.client import SalesforceClient
+
+SPOOL_BYTES: Final = 8 * 1024 * 1024
+READ_BLOCK_BYTES: Final = 4 * 1024 * 1024
+Sleep = Callable[[float], None]
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    initial_s: float = 1.0
+    factor: float = 1.6
+    max_s: float = 20.0
+    deadline_s: float = 4 * 3600.0  # per job; the job itself continues when we give up
+
+    def delays(self) -> list[float]:
+        """The first few delays, for documentation and tests."""
+        out, delay = [], self.initial_s
+        for _ in range(8):
+            out.append(delay)
+            delay = min(self.max_s, delay * self.factor)
+        return out
+
+
+def wait_for_job(
+    client: SalesforceClient,
+    job_id: str,
+    kind: str,
+    settings: PollSettings,
+    *,
+    sleep: Sleep = time.sleep,
+    clock: Clock = time.monotonic,
+    first_delay_s: float | None = None,
+) -> JobInfo:
+    """Poll until the job is terminal; JobComplete and Failed/Aborted are returned (not raised):
+    the caller decides, since Failed ingest jobs still have results to collect."""
+    deadline = clock() + settings.deadline_s
+    delay = settings.initial_s if first_delay_s is None else first_delay_s
+    while True:
+        info = client.get_job(job_id, kind)
+        if info.state.is_terminal:
+            return info
+        if clock() + delay > deadline:
+            raise PollDeadlineExceededError(
+                f"job {job_id} still {info.state} after {settings.deadline_s:.0f}s; "
+                "it continues at Salesforce, resume by job id",
+                job_id=job_id,
+                state=info.state.value,
+            )
+        sleep(delay)
+        delay = min(settings.max_s, delay * settings.factor)
+
+
+def raise_for_failed_query(info: JobInfo) -> None:
+    if info.state is JobState.FAILED:
+        raise JobFailedError(
+            f"query job {info.id} failed: {info.error_message or 'no message'}",
+            job_id=info.id,
+            state=info.state.value,
+            error_message=info.error_message,
+        )
+    if info.state is JobState.ABORTED:
+        raise JobAbortedError(f"query job {info.id} was aborted", job_id=info.id, state="Aborted")
+
+
+def read_csv_response(response: requests.Response, columns: list[str] | None = None) -> pa.Table:
+    """A results CSV streamed to a spooled temp file, then read into Arrow with every column a
+    string (no type guessing: ids like ``00123`` stay text). ``columns`` keeps only those."""
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        for block in response.iter_content(READ_BLOCK_BYTES):
+            spool.write(block)
+        response.close()
+        spool.seek(0)
+        return read_csv_bytes(spool, columns)
+
+
+def read_csv_bytes(source: io.IOBase | bytes, columns: list[str] | None = None) -> pa.Table:
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    header_line = stream.readline()
+    if not header_line.strip():
+        return pa.table({name: pa.array([], pa.string()) for name in columns or []})
+    header = next(csv.reader([header_line.decode("utf-8-sig")]))
+    stream.seek(0)
+    wanted = [c for c in (columns or header) if c in header]
+    return pacsv.read_csv(
+        stream,
+        read_options=pacsv.ReadOptions(block_size=READ_BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            include_columns=wanted,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
