@@ -1,6 +1,6 @@
 """Salesforce Data Cloud: token exchange, Query API V2 streamed as Arrow, key-range operations."""
 
-from resources.data_cloud.auth import CoreAuth, CoreLogin, DataCloudAuth
+from resources.data_cloud.auth import CoreAuth, CoreLogin, DataCloudAuth, SalesforceCoreAuth
 from resources.data_cloud.client import DataCloudClient, KeyStats
 from resources.data_cloud.errors import (
     DataCloudAuthError,
@@ -11,6 +11,7 @@ from resources.data_cloud.errors import (
     QueryRestartRequiredError,
 )
 from resources.data_cloud.queries import KeyedObject
+from resources.data_cloud.resource import DataCloudResource
 from resources.data_cloud.sql import quote_identifier, quote_literal
 
 __all__ = [
@@ -21,11 +22,13 @@ __all__ = [
     "DataCloudClient",
     "DataCloudError",
     "DataCloudQueryError",
+    "DataCloudResource",
     "DataCloudServerError",
     "DataCloudThrottledError",
     "KeyStats",
     "KeyedObject",
     "QueryRestartRequiredError",
+    "SalesforceCoreAuth",
     "quote_identifier",
     "quote_literal",
 ]

@@ -17,6 +17,7 @@ import requests
 
 from resources.data_cloud.errors import DataCloudAuthError, error_details, error_from_response
 from resources.http import HttpClient
+from resources.salesforce.auth import AccessToken, Authenticator
 
 EXCHANGE_PATH = "/services/a360/token"
 GRANT_TYPE = "urn:salesforce:grant-type:external:cdp"
@@ -159,3 +160,23 @@ def _core_token_rejected(response: requests.Response) -> bool:
         return False
     code, _ = error_details(response)
     return code in ("invalid_grant", "invalid_token", "INVALID_SESSION_ID")
+
+
+class SalesforceCoreAuth:
+    """:class:`CoreAuth` over the Salesforce client's ``Authenticator`` (shared, cached token)."""
+
+    def __init__(self, authenticator: Authenticator) -> None:
+        self._auth = authenticator
+
+    def core_login(self) -> CoreLogin:
+        return _login(self._auth.token())
+
+    def refresh_core_login(self, stale: CoreLogin) -> CoreLogin:
+        current = self._auth.token()
+        if current.value == stale.access_token:
+            current = self._auth.refresh(current)  # collapses with concurrent refreshes
+        return _login(current)
+
+
+def _login(token: AccessToken) -> CoreLogin:
+    return CoreLogin(access_token=token.value, instance_url=token.instance_url)
