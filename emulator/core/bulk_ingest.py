@@ -1,17 +1,362 @@
-"""Placeholder: filled in by the feature that owns it."""
+"""Bulk API 2.0 ingest over HTTP (reference §3.1-§3.5): routes and handlers.
+
+Job logic lives in ``ingest_jobs`` (backend) and ``opportunity`` (per-row rules); this module
+only turns requests into backend calls and backend state into Salesforce-shaped bodies.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeVar
 
 from werkzeug.routing import Rule
+from werkzeug.wrappers import Response
+
+from emulator.core import schema
+from emulator.core.ingest_jobs import (
+    SERVICE_NAME,
+    USER_ID,
+    IngestBackend,
+    IngestError,
+    IngestJob,
+)
+from emulator.core.opportunity import OpportunityTable
+from emulator.core.versions import require_version
+from emulator.errors import EmulatorHttpError, json_response, rest_error
+from emulator.routing import Call, route
+from resources.salesforce.protocol import (
+    MAX_JOBS_PER_LISTING_PAGE,
+    ColumnDelimiter,
+    JobState,
+    JobType,
+    LineEnding,
+    Operation,
+)
 
 if TYPE_CHECKING:
     from emulator.app import EmulatorApp
     from emulator.state import Emulator
 
-RULES: list[Rule] = []
+INVALIDJOB: Final = "INVALIDJOB"
+CSV_CONTENT_TYPE: Final = "text/csv; charset=UTF-8"
+LISTING_LOCATOR_PREFIX: Final = "01gEM0000000001YAA-"
+_INGEST_OPERATIONS: Final = (
+    Operation.INSERT,
+    Operation.UPDATE,
+    Operation.UPSERT,
+    Operation.DELETE,
+    Operation.HARD_DELETE,
+)
+_RESULT_KINDS: Final = ("successfulresults", "failedresults", "unprocessedrecords")
+_BASE: Final = "/services/data/v<version>/jobs/ingest"
+
+T = TypeVar("T")
+E = TypeVar("E", LineEnding, ColumnDelimiter)
+
+
+def backend(call: Call) -> IngestBackend:
+    service: IngestBackend = call.emulator.services[SERVICE_NAME]
+    return service
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+def create_job(call: Call, version: str) -> Response:
+    api_version = float(require_version(version))
+    body = _json_body(call)
+    job = backend(call).create(
+        object_name=_object_name(body),
+        operation=_operation(body),
+        external_id_field=_external_id_field(body),
+        line_ending=_enum(body, "lineEnding", LineEnding, LineEnding.LF),
+        delimiter=_enum(body, "columnDelimiter", ColumnDelimiter, ColumnDelimiter.COMMA),
+        api_version=api_version,
+    )
+    _content_type(body)
+    return json_response(job_info_created(job, version))
+
+
+def upload_data(call: Call, version: str, job_id: str) -> Response:
+    require_version(version)
+    request = call.request
+    _run(
+        lambda: backend(call).upload(
+            job_id, request.content_length, lambda limit: _read_limited(request.stream, limit)
+        )
+    )
+    return Response(status=201)
+
+
+def patch_job(call: Call, version: str, job_id: str) -> Response:
+    require_version(version)
+    body = _json_body(call)
+    requested = body.get("state")
+    if not isinstance(requested, str):
+        raise _bad_request(INVALIDJOB, "InvalidJob : The request must set the property 'state'")
+    info = _run(lambda: backend(call).change_state(job_id, requested, job_info_short))
+    return json_response(info)
+
+
+def get_job(call: Call, version: str, job_id: str) -> Response:
+    require_version(version)
+    job = _run(lambda: backend(call).poll(job_id))
+    return json_response(job_info_full(job, version))
+
+
+def delete_job(call: Call, version: str, job_id: str) -> Response:
+    require_version(version)
+    _run(lambda: backend(call).delete(job_id))
+    return Response(status=204)
+
+
+def job_results(call: Call, version: str, job_id: str, kind: str) -> Response:
+    require_version(version)
+    ingest = backend(call)
+    readers = {
+        "successfulresults": ingest.successful_results,
+        "failedresults": ingest.failed_results,
+        "unprocessedrecords": ingest.unprocessed_records,
+    }
+    reader = readers.get(kind.lower())
+    if reader is None:
+        raise _not_found()
+    body = _run(lambda: reader(job_id))
+    return Response(body, status=200, content_type=CSV_CONTENT_TYPE)
+
+
+def list_jobs(call: Call, version: str) -> Response:
+    version = require_version(version)
+    offset = _listing_offset(call.request.args.get("queryLocator"))
+    jobs = backend(call).list_jobs(call.request.args.get("jobType"))
+    page = jobs[offset : offset + MAX_JOBS_PER_LISTING_PAGE]
+    next_offset = offset + len(page)
+    done = next_offset >= len(jobs)
+    next_url = (
+        None
+        if done
+        else f"/services/data/v{version}/jobs/ingest?queryLocator="
+        f"{LISTING_LOCATOR_PREFIX}{next_offset}"
+    )
+    return json_response(
+        {
+            "done": done,
+            "records": [job_info_listed(job) for job in page],
+            "nextRecordsUrl": next_url,
+        }
+    )
+
+
+# -- JobInfo shapes (§3.3) ---------------------------------------------------------------------
+
+
+def job_info_short(job: IngestJob) -> dict[str, Any]:
+    """The PATCH response: identity, state and format, no counters."""
+    info: dict[str, Any] = {
+        "id": job.id,
+        "operation": job.operation.value,
+        "object": job.object,
+        "createdById": USER_ID,
+        "createdDate": sf_datetime(job.created_at),
+        "systemModstamp": sf_datetime(job.modstamp),
+        "state": job.state.value,
+    }
+    if job.external_id_field is not None:
+        info["externalIdFieldName"] = job.external_id_field
+    info.update(
+        {"concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": job.api_version}
+    )
+    return info
+
+
+def job_info_created(job: IngestJob, version: str) -> dict[str, Any]:
+    return {
+        **job_info_short(job),
+        "contentUrl": content_url(job, version),
+        "lineEnding": job.line_ending.value,
+        "columnDelimiter": job.delimiter.value,
+    }
+
+
+def job_info_listed(job: IngestJob) -> dict[str, Any]:
+    return {
+        **job_info_short(job),
+        "jobType": JobType.V2_INGEST.value,
+        "lineEnding": job.line_ending.value,
+        "columnDelimiter": job.delimiter.value,
+    }
+
+
+def job_info_full(job: IngestJob, version: str) -> dict[str, Any]:
+    with job.lock:
+        info = job_info_short(job)
+        info["jobType"] = JobType.V2_INGEST.value
+        if job.state is JobState.OPEN:
+            info["contentUrl"] = content_url(job, version)
+        info.update(
+            {
+                "lineEnding": job.line_ending.value,
+                "columnDelimiter": job.delimiter.value,
+                "numberRecordsProcessed": job.processed,
+                "numberRecordsFailed": job.failed,
+                "retries": job.retries,
+                "totalProcessingTime": _elapsed_ms(job.closed_at, job.finished_at),
+                "apiActiveProcessingTime": _elapsed_ms(job.started_at, job.finished_at),
+                "apexProcessingTime": 0,
+            }
+        )
+        if job.state is JobState.FAILED and job.error_message:
+            info["errorMessage"] = job.error_message
+    return info
+
+
+def content_url(job: IngestJob, version: str) -> str:
+    return f"services/data/v{version}/jobs/ingest/{job.id}/batches"
+
+
+def sf_datetime(epoch_s: float) -> str:
+    """Salesforce's JSON date-time: ``2022-01-02T21:33:43.000+0000``."""
+    millis = int(epoch_s * 1000) % 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{millis:03d}+0000"
+
+
+def _elapsed_ms(start: float | None, end: float | None) -> int:
+    if start is None:
+        return 0
+    return max(0, int(((end or time.time()) - start) * 1000))
+
+
+# -- request parsing ---------------------------------------------------------------------------
+
+
+def _json_body(call: Call) -> dict[str, Any]:
+    try:
+        body = json.loads(call.request.get_data(as_text=True) or "null")
+    except ValueError as exc:
+        raise _bad_request(
+            "JSON_PARSER_ERROR", f"The request body is not valid JSON: {exc}"
+        ) from exc
+    if not isinstance(body, dict):
+        raise _bad_request("JSON_PARSER_ERROR", "The request body must be a JSON object")
+    return body
+
+
+def _object_name(body: dict[str, Any]) -> str:
+    name = body.get("object")
+    if not isinstance(name, str) or not name:
+        raise _bad_request(INVALIDJOB, "InvalidJob : The request must set the property 'object'")
+    if name.lower() != schema.OBJECT_NAME.lower():
+        raise _bad_request(INVALIDJOB, f"InvalidJob : sObject type '{name}' is not supported.")
+    return schema.OBJECT_NAME
+
+
+def _operation(body: dict[str, Any]) -> Operation:
+    value = body.get("operation")
+    valid = {op.value: op for op in _INGEST_OPERATIONS}
+    if not isinstance(value, str) or value not in valid:
+        names = ", ".join(valid)
+        raise _bad_request(
+            INVALIDJOB,
+            f"InvalidJob : Invalid value for property 'operation': {value!r}; use one of {names}",
+        )
+    return valid[value]
+
+
+def _external_id_field(body: dict[str, Any]) -> str | None:
+    if body.get("operation") != Operation.UPSERT.value:
+        return None
+    name = body.get("externalIdFieldName")
+    if not isinstance(name, str) or not name:
+        raise _bad_request(
+            INVALIDJOB, "InvalidJob : External ID field name is required for upsert operation"
+        )
+    field = schema.FIELDS_BY_LOWER_NAME.get(name.lower())
+    if field is None or not field.external_id:
+        raise _bad_request(
+            INVALIDJOB,
+            f"InvalidJob : The field '{name}' is not an External ID field of {schema.OBJECT_NAME}",
+        )
+    return field.name
+
+
+def _enum(body: dict[str, Any], key: str, kind: type[E], default: E) -> E:
+    value = body.get(key)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        names = ", ".join(member.value for member in kind)
+        raise _bad_request(
+            INVALIDJOB,
+            f"InvalidJob : Invalid value for property '{key}': {value!r}; use one of {names}",
+        ) from None
+
+
+def _content_type(body: dict[str, Any]) -> None:
+    value = body.get("contentType")
+    if value is not None and value != "CSV":
+        raise _bad_request(
+            INVALIDJOB, f"InvalidJob : Invalid value for property 'contentType': {value!r}"
+        )
+
+
+def _listing_offset(locator: str | None) -> int:
+    if not locator:
+        return 0
+    prefix, _, offset = locator.rpartition("-")
+    if prefix + "-" != LISTING_LOCATOR_PREFIX or not offset.isdigit():
+        raise _bad_request("INVALID_QUERY_LOCATOR", f"invalid query locator: {locator}")
+    return int(offset)
+
+
+def _read_limited(stream: BinaryIO, limit: int) -> bytes:
+    """Read at most ``limit`` bytes (the caller passes max+1 to detect an oversized body)."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _run(action: Callable[[], T]) -> T:
+    try:
+        result: T = action()
+    except IngestError as exc:
+        raise EmulatorHttpError(rest_error(exc.status, exc.error_code, exc.message)) from exc
+    return result
+
+
+def _bad_request(code: str, message: str) -> EmulatorHttpError:
+    return EmulatorHttpError(rest_error(400, code, message))
+
+
+def _not_found() -> EmulatorHttpError:
+    return EmulatorHttpError(rest_error(404, "NOT_FOUND", "The requested resource does not exist"))
+
+
+# -- wiring ------------------------------------------------------------------------------------
+
+RULES: list[Rule] = [
+    route(_BASE, ["POST"], "bulk.ingest.create", create_job),
+    route(_BASE, ["GET"], "bulk.ingest.list", list_jobs),
+    route(f"{_BASE}/<job_id>", ["GET"], "bulk.ingest.get", get_job),
+    route(f"{_BASE}/<job_id>", ["PATCH"], "bulk.ingest.patch", patch_job),
+    route(f"{_BASE}/<job_id>", ["DELETE"], "bulk.ingest.delete", delete_job),
+    route(f"{_BASE}/<job_id>/batches", ["PUT"], "bulk.ingest.upload", upload_data),
+    route(f"{_BASE}/<job_id>/<kind>", ["GET"], "bulk.ingest.results", job_results),
+]
 
 
 def install(emulator: Emulator, app: EmulatorApp) -> None:
-    pass
+    table = OpportunityTable(emulator.store, emulator.config.external_id_case_sensitive)
+    table.ensure_schema()
+    ingest = IngestBackend(emulator, table)
+    emulator.services[SERVICE_NAME] = ingest
+    emulator.on_reset(lambda _emulator: ingest.reset())

@@ -1,0 +1,391 @@
+"""The Opportunity object's per-row behaviour for Bulk API 2.0 ingest (reference §3.5, §3.7, §12).
+
+Everything is set-based. SQL text is built from schema constants only (uploaded values stay in
+Arrow columns and never enter SQL text, hence the S608 waivers). Rows arrive as an Arrow table
+of strings (``__row`` plus ``c0..cN`` in
+header order) and are validated and written with DuckDB SQL, never row by row in Python.
+
+Decisions where Salesforce is not documented:
+- Duplicate External IDs inside one job (compared with the org's case rule): the first occurrence
+  in upload order is processed; every later one fails ``DUPLICATE_VALUE``. So case-only duplicates
+  collapse into one record, as they would across jobs.
+- When a row has several problems, one error is reported, in this order: blank External ID, type,
+  duplicate key, read-only field, length, restricted picklist, several existing matches, required
+  fields, injected lock failure.
+- Messages name fields by API name (Salesforce uses the field label in some texts).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from emulator.core import schema
+from emulator.core.csv_dialect import ROW_NUMBER, CsvRejected
+from emulator.core.schema import Field, FieldType
+from emulator.store import Store
+from resources.salesforce.protocol import NULL_VALUE
+
+ID_SEQUENCE = "opportunity_id_seq"
+# Salesforce's 18-char Ids end in a 3-char case checksum; our 15-char body "006EM" + 10 digits
+# has upper-case letters only at positions 3 and 4, so the checksum is always "YAA".
+ID_BODY_PREFIX = schema.ID_PREFIX + "EM"
+ID_CHECKSUM = "YAA"
+LOCK_PARENT_ID = "001EM0000000001YAA"  # the parent record named by injected lock errors
+
+# Output columns of ``validate`` and ``write``.
+KEY = "__key"
+PRE_ERROR = "__pre_error"
+LOCK = "__lock"
+RESULT_ID = "__id"
+RESULT_CREATED = "__created"
+RESULT_ERROR = "__error"
+
+_NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_BOOLEAN_LITERALS = ("true", "false", "1", "0")
+_NUMERIC_TYPES = (FieldType.CURRENCY, FieldType.PERCENT, FieldType.DOUBLE)
+_TEXT_TYPES = (FieldType.STRING, FieldType.TEXTAREA, FieldType.PICKLIST)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One uploaded column: its position in the header and the field it maps to."""
+
+    source: str  # c0..cN
+    field: Field
+
+
+def map_header(header: Sequence[str], external_id_field: str | None) -> list[Column]:
+    """Map header names to fields case-insensitively; unknown names fail the whole job.
+
+    ``external_id_field`` is the upsert key (its column must be present); None for insert.
+    """
+    columns: list[Column] = []
+    seen: set[str] = set()
+    for position, name in enumerate(header):
+        field = schema.FIELDS_BY_LOWER_NAME.get(name.lower())
+        if field is None:
+            raise CsvRejected(f"InvalidBatch : InvalidBatch : Field name not found : {name}")
+        if field.name in seen:
+            raise CsvRejected(f"InvalidBatch : InvalidBatch : Duplicate field name : {name}")
+        seen.add(field.name)
+        columns.append(Column(f"c{position}", field))
+    if external_id_field is not None and external_id_field not in seen:
+        raise CsvRejected(
+            f"InvalidBatch : InvalidBatch : Field name not provided : {external_id_field}"
+        )
+    return columns
+
+
+def new_id_sql() -> str:
+    """A SQL expression that allocates a fresh Opportunity Id (for anyone writing the table)."""
+    return (
+        f"'{ID_BODY_PREFIX}' || lpad(CAST(nextval('{ID_SEQUENCE}') AS VARCHAR), 10, '0')"
+        f" || '{ID_CHECKSUM}'"
+    )
+
+
+def key_sql(expr: str, case_sensitive: bool) -> str:
+    """How an External ID value is compared: ``lower()`` unless the field is case-sensitive."""
+    return expr if case_sensitive else f"lower({expr})"
+
+
+class OpportunityTable:
+    """The org's Opportunity rows in DuckDB, and the set-based upsert that writes them."""
+
+    def __init__(self, store: Store, case_sensitive: bool) -> None:
+        self.store = store
+        self.case_sensitive = case_sensitive
+        self._registration = threading.Lock()
+
+    def ensure_schema(self) -> None:
+        with self.store.write_lock, self.store.cursor() as cur:
+            cur.execute(schema.create_table_sql())
+            cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {ID_SEQUENCE} START 1")
+
+    def delete_all(self) -> None:
+        with self.store.write_lock, self.store.cursor() as cur:
+            cur.execute(f'DELETE FROM "{schema.OBJECT_NAME}"')  # noqa: S608
+
+    def validate(self, rows: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
+        """Checks that need only the job's own rows; adds ``__key`` and ``__pre_error``.
+
+        ``external_id`` is the upsert key field, or None for insert (no key: nothing matches).
+        """
+        if external_id is None:
+            raw_key, blank, key_missing = "NULL", "true", ""
+        else:
+            raw_key = f'"{_column_for(columns, external_id).source}"'
+            blank = f"({raw_key} = '' OR {raw_key} = '{NULL_VALUE}')"
+            key_missing = (
+                f"CASE WHEN {blank} THEN "
+                f"{_quote(f'MISSING_ARGUMENT:{external_id} not specified:--')} END"
+            )
+        checks = [
+            key_missing,
+            *[_type_error(c) for c in columns],
+            f"CASE WHEN __first <> {ROW_NUMBER} THEN 'DUPLICATE_VALUE:Duplicate external id "
+            f"specified: ' || {raw_key} || ':--' END",
+            *[_read_only_error(c, external_id) for c in columns],
+            *[_length_error(c) for c in columns],
+            *[_picklist_error(c) for c in columns],
+        ]
+        sql = f"""
+            WITH keyed AS (
+                SELECT *, CASE WHEN {blank} THEN NULL
+                               ELSE {key_sql(raw_key, self.case_sensitive)} END AS {KEY}
+                FROM incoming
+            ), ranked AS (
+                SELECT *, CASE WHEN {KEY} IS NULL THEN {ROW_NUMBER}
+                               ELSE min({ROW_NUMBER}) OVER (PARTITION BY {KEY}) END AS __first
+                FROM keyed
+            )
+            SELECT * EXCLUDE (__first), coalesce({", ".join(_non_null(checks))}) AS {PRE_ERROR}
+            FROM ranked ORDER BY {ROW_NUMBER}
+        """  # noqa: S608
+        with self._cursor_with(incoming=rows) as cur:
+            return cur.sql(sql).to_arrow_table()
+
+    def write(self, batch: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
+        """Match, finish validation, and insert/update one batch; returns the per-row outcome.
+
+        ``batch`` is the output of ``validate`` (a slice of it) plus a boolean ``__lock`` column
+        marking rows that get an injected ``UNABLE_TO_LOCK_ROW``.
+        """
+        with self.store.write_lock, self._cursor_with(incoming=batch) as cur:
+            cur.begin()
+            try:
+                outcome = cur.sql(self._outcome_sql(columns, external_id)).to_arrow_table()
+                cur.register("outcome", outcome)
+                cur.execute(_insert_sql(columns))
+                cur.execute(_update_sql(columns))
+                cur.commit()
+            except BaseException:
+                cur.rollback()
+                raise
+            cur.unregister("outcome")
+        return outcome
+
+    def _outcome_sql(self, columns: list[Column], external_id: str | None) -> str:
+        key_field = external_id or schema.EXTERNAL_ID_FIELD
+        field_key = key_sql(f'o."{key_field}"', self.case_sensitive)
+        required = [f for f in schema.FIELDS if f.required_on_create]
+        present = {c.field.name: c for c in columns}
+        missing_on_create = [_missing_on_create(present.get(f.name), f) for f in required]
+        missing_on_update = [_nulled_on_update(present.get(f.name), f) for f in required]
+        missing_list = (
+            f"CASE WHEN m.__n IS NULL THEN concat_ws('{{sep}}', {', '.join(missing_on_create)}) "
+            f"ELSE concat_ws('{{sep}}', {', '.join(missing_on_update)}) END"
+        )
+        names = missing_list.replace("{sep}", ", ")
+        fields = missing_list.replace("{sep}", ",")
+        lock_target = f"coalesce(m.__id, '{LOCK_PARENT_ID}')"
+        several = (
+            f"'DUPLICATE_EXTERNAL_ID:{key_field}: more than one record found for external id "
+            "field: [' || m.__ids || ']:--'"
+        )
+        locked = (
+            "'UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record or 200 "
+            f"records: ' || {lock_target} || ':--'"
+        )
+        error = f"""coalesce(
+            i.{PRE_ERROR},
+            CASE WHEN m.__n > 1 THEN {several} END,
+            CASE WHEN ({names}) <> '' THEN 'REQUIRED_FIELD_MISSING:Required fields are missing: ['
+                || ({names}) || ']:' || ({fields}) || ' --' END,
+            CASE WHEN i.{LOCK} THEN {locked} END)"""
+        return f"""
+            WITH matches AS (
+                SELECT k.{KEY}, count(*) AS __n, min(o."Id") AS __id,
+                       string_agg(o."Id", ', ' ORDER BY o."Id") AS __ids
+                FROM (SELECT DISTINCT {KEY} FROM incoming WHERE {KEY} IS NOT NULL) k
+                JOIN "{schema.OBJECT_NAME}" o ON {field_key} = k.{KEY}
+                GROUP BY k.{KEY}
+            ), judged AS (
+                SELECT i.{ROW_NUMBER}, m.__n, CASE WHEN m.__n = 1 THEN m.__id END AS __existing,
+                       {error} AS {RESULT_ERROR}
+                FROM incoming i LEFT JOIN matches m ON i.{KEY} = m.{KEY}
+            )
+            SELECT {ROW_NUMBER},
+                   CASE WHEN __existing IS NOT NULL THEN __existing
+                        WHEN {RESULT_ERROR} IS NULL THEN {new_id_sql()} END AS {RESULT_ID},
+                   __n IS NULL AS {RESULT_CREATED},
+                   {RESULT_ERROR}
+            FROM judged ORDER BY {ROW_NUMBER}
+        """  # noqa: S608
+
+    @contextmanager
+    def _cursor_with(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.store.cursor() as cur:
+            for name, table in tables.items():
+                cur.register(name, table)
+            try:
+                yield cur
+            finally:
+                for name in tables:
+                    cur.unregister(name)
+
+
+def _column_for(columns: list[Column], field_name: str) -> Column:
+    return next(c for c in columns if c.field.name == field_name)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _non_null(checks: list[str]) -> list[str]:
+    return [c for c in checks if c]
+
+
+def _provided(column: Column) -> str:
+    raw = f'"{column.source}"'
+    return f"({raw} <> '' AND {raw} <> '{NULL_VALUE}')"
+
+
+def _type_error(column: Column) -> str:
+    raw, field = f'"{column.source}"', column.field
+    valid = _valid_sql(field, raw)
+    if valid is None:
+        return ""
+    message = f"'INVALID_TYPE_ON_FIELD_IN_RECORD:{field.name}: value not of required type: ' || {raw} || ':{field.name} --'"
+    bad = f"CASE WHEN {_provided(column)} AND NOT ({valid}) THEN {message} END"
+    if field.type in _NUMERIC_TYPES:
+        limit = 10 ** (field.precision - field.scale)
+        out_of_range = (
+            f"CASE WHEN {_provided(column)} AND abs(TRY_CAST({raw} AS DOUBLE)) >= {limit} THEN "
+            f"'NUMBER_OUTSIDE_VALID_RANGE:{field.name}: value outside of valid range on numeric "
+            f"field: ' || {raw} || ':{field.name} --' END"
+        )
+        return f"coalesce({bad}, {out_of_range})"
+    return bad
+
+
+def _valid_sql(field: Field, raw: str) -> str | None:
+    if field.type is FieldType.DATE:
+        return (
+            f"regexp_full_match({raw}, '{_DATE_PATTERN}') AND TRY_CAST({raw} AS DATE) IS NOT NULL"
+        )
+    if field.type in _NUMERIC_TYPES:
+        return f"regexp_full_match({raw}, '{_NUMBER_PATTERN}')"
+    if field.type is FieldType.BOOLEAN:
+        literals = ", ".join(f"'{v}'" for v in _BOOLEAN_LITERALS)
+        return f"lower({raw}) IN ({literals})"
+    if field.type is FieldType.DATETIME:
+        return f"TRY_CAST({raw} AS TIMESTAMPTZ) IS NOT NULL"
+    return None
+
+
+def _read_only_error(column: Column, external_id: str | None) -> str:
+    field = column.field
+    if field.createable or field.name == external_id:
+        return ""
+    message = (
+        f"INVALID_FIELD_FOR_INSERT_UPDATE:Unable to create/update fields: {field.name}. Please "
+        "check the security settings of this field and verify that it is read/write for your "
+        f"profile or permission set.:{field.name} --"
+    )
+    return f"CASE WHEN \"{column.source}\" <> '' THEN {_quote(message)} END"
+
+
+def _length_error(column: Column) -> str:
+    field, raw = column.field, f'"{column.source}"'
+    if field.type not in _TEXT_TYPES or not field.length:
+        return ""
+    return (
+        f"CASE WHEN {_provided(column)} AND length({raw}) > {field.length} THEN "
+        f"'STRING_TOO_LONG:{field.name}: data value too large: ' || {raw} || "
+        f"' (max length={field.length}):{field.name} --' END"
+    )
+
+
+def _picklist_error(column: Column) -> str:
+    field, raw = column.field, f'"{column.source}"'
+    if not field.restricted_values:
+        return ""
+    values = ", ".join(_quote(v) for v in field.restricted_values)
+    return (
+        f"CASE WHEN {_provided(column)} AND {raw} NOT IN ({values}) THEN "
+        f"'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST:bad value for restricted picklist field: ' "
+        f"|| {raw} || ':{field.name} --' END"
+    )
+
+
+def _missing_on_create(column: Column | None, field: Field) -> str:
+    if column is None:
+        return f"'{field.name}'"
+    return f"CASE WHEN NOT {_provided(column)} THEN '{field.name}' END"
+
+
+def _nulled_on_update(column: Column | None, field: Field) -> str:
+    if column is None:
+        return "NULL"
+    return f"CASE WHEN \"{column.source}\" = '{NULL_VALUE}' THEN '{field.name}' END"
+
+
+def _converted(column: Column, raw: str) -> str:
+    field = column.field
+    duck_type = schema.DUCKDB_TYPES[field.type]
+    if field.type is FieldType.BOOLEAN:
+        return f"lower({raw}) IN ('true', '1')"
+    if field.type in _NUMERIC_TYPES:
+        return (
+            f"coalesce(TRY_CAST({raw} AS {duck_type}), CAST(CAST({raw} AS DOUBLE) AS {duck_type}))"
+        )
+    if field.type in _TEXT_TYPES or field.type is FieldType.ID:
+        return raw
+    return f"CAST({raw} AS {duck_type})"
+
+
+def _written_columns(columns: list[Column]) -> list[Column]:
+    return [c for c in columns if c.field.createable]
+
+
+def _insert_sql(columns: list[Column]) -> str:
+    written = _written_columns(columns)
+    booleans = [
+        f.name
+        for f in schema.FIELDS
+        if f.type is FieldType.BOOLEAN and f.name not in {c.field.name for c in written}
+    ]
+    targets = ['"Id"', *[f'"{c.field.name}"' for c in written], *[f'"{b}"' for b in booleans]]
+    values = [f"o.{RESULT_ID}"]
+    for column in written:
+        raw = f'i."{column.source}"'
+        value = f"CASE WHEN {raw} = '' OR {raw} = '{NULL_VALUE}' THEN NULL ELSE {_converted(column, raw)} END"
+        if column.field.type is FieldType.BOOLEAN:
+            value = f"coalesce({value}, false)"
+        values.append(value)
+    values.extend("false" for _ in booleans)
+    stamps = ['"CreatedDate"', '"LastModifiedDate"', '"SystemModstamp"']
+    return f"""
+        INSERT INTO "{schema.OBJECT_NAME}" ({", ".join(targets + stamps)})
+        SELECT {", ".join(values)}, now(), now(), now()
+        FROM incoming i JOIN outcome o ON i.{ROW_NUMBER} = o.{ROW_NUMBER}
+        WHERE o.{RESULT_ERROR} IS NULL AND o.{RESULT_CREATED}
+    """  # noqa: S608
+
+
+def _update_sql(columns: list[Column]) -> str:
+    assignments = []
+    for column in _written_columns(columns):
+        name, raw = column.field.name, f'u."{column.source}"'
+        null_value = "false" if column.field.type is FieldType.BOOLEAN else "NULL"
+        assignments.append(
+            f"\"{name}\" = CASE WHEN {raw} = '' THEN t.\"{name}\" WHEN {raw} = '{NULL_VALUE}' "
+            f"THEN {null_value} ELSE {_converted(column, raw)} END"
+        )
+    assignments += ['"LastModifiedDate" = now()', '"SystemModstamp" = now()']
+    return f"""
+        UPDATE "{schema.OBJECT_NAME}" AS t SET {", ".join(assignments)}
+        FROM (SELECT i.*, o.{RESULT_ID} AS __target FROM incoming i
+              JOIN outcome o ON i.{ROW_NUMBER} = o.{ROW_NUMBER}
+              WHERE o.{RESULT_ERROR} IS NULL AND NOT o.{RESULT_CREATED}) AS u
+        WHERE t."Id" = u.__target
+    """  # noqa: S608
