@@ -273,7 +273,7 @@ def _page_batches(page: Mapping[str, Any], schema: pa.Schema) -> Iterator[pa.Rec
 
 
 def _single_row(table: pa.Table) -> dict[str, Any]:
-    rows = table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
     if len(rows) != 1:
         raise DataCloudError(f"an aggregate query returned {len(rows)} rows instead of 1")
     return rows[0]
