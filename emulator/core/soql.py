@@ -297,6 +297,9 @@ class Parser:
     def current(self) -> Token:
         return self.tokens[self.index]
 
+    def at(self, kind: Kind) -> bool:
+        return self.current.kind is kind
+
     def advance(self) -> Token:
         token = self.current
         if token.kind is not Kind.EOF:
@@ -351,21 +354,21 @@ class Parser:
 
     def _select_item(self) -> SelectItem:
         token = self.expect(Kind.IDENT)
-        if token.is_keyword(*_UNSUPPORTED_CLAUSES) and self.current.kind is Kind.LPAREN:
+        if token.is_keyword(*_UNSUPPORTED_CLAUSES) and self.at(Kind.LPAREN):
             raise syntax_error(self.soql, token.pos, f"{token.text.upper()} is not supported")
-        if token.text.upper() in _AGGREGATES and self.current.kind is Kind.LPAREN:
+        if token.text.upper() in _AGGREGATES and self.at(Kind.LPAREN):
             self.advance()
-            if token.is_keyword("COUNT") and self.current.kind is Kind.RPAREN:
+            if token.is_keyword("COUNT") and self.at(Kind.RPAREN):
                 self.advance()
                 return SelectItem(None, "COUNT")
             argument = self.expect(Kind.IDENT)
             self.expect(Kind.RPAREN)
-            if self.current.kind is Kind.IDENT and not self.current.is_keyword("FROM"):
+            if self.at(Kind.IDENT) and not self.current.is_keyword("FROM"):
                 self.advance()  # an alias
             return SelectItem(FieldRef(argument.text, argument.pos), token.text.upper())
         if token.is_keyword("FROM", "SELECT"):
             raise self.error(token)
-        if self.current.kind is Kind.LPAREN:
+        if self.at(Kind.LPAREN):
             raise self.error()
         return SelectItem(FieldRef(token.text, token.pos))
 
