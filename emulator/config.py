@@ -27,6 +27,8 @@ class EmulatorConfig:
     external_id_case_sensitive: bool = False
     datacloud_page_rows: int = 49_999
     datacloud_page_bytes: int = 32 * 1024 * 1024
+    datacloud_cursor_idle_s: float = 180.0  # max gap between two batch calls
+    datacloud_cursor_lifetime_s: float = 3600.0  # whole result must be read within this
     records: int = 0
     seed: int = 42
     extra: dict[str, object] = field(default_factory=dict)
