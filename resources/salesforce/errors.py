@@ -7,6 +7,7 @@ value can end up in an exception, a log line or Dagster metadata through these c
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import requests
@@ -48,9 +49,9 @@ class RequestLimitExceededError(SalesforceError):
     @property
     def allowance(self) -> str:
         """Which allowance ran out, as Salesforce names it (e.g. ``TotalRequests``)."""
-        head = self.message.split(" Limit exceeded", 1)[0].strip()
-        if head and head != self.message:
-            return head
+        named = re.search(r"(\w+) Limit exceeded", self.message)
+        if named:
+            return named.group(1)
         if "ConcurrentPerOrgLongTxn" in self.message:
             return "ConcurrentPerOrgLongTxn"
         return "unknown (see message)"

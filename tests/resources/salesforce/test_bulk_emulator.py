@@ -132,8 +132,10 @@ def test_hostile_strings_round_trip_through_upsert_and_bulk_query(
     assert len(batches) == 3  # 9 rows, 4 per page: the locator was followed to the end
     read_back = {}
     for batch in batches:
-        read_back.update(zip(batch["External_Id__c"].to_pylist(), batch["Name"].to_pylist()))
-    assert read_back == dict(zip(ids, values))
+        read_back.update(
+            zip(batch["External_Id__c"].to_pylist(), batch["Name"].to_pylist(), strict=True)
+        )
+    assert read_back == dict(zip(ids, values, strict=True))
 
 
 def test_token_expiry_mid_load_refreshes_once_and_loses_nothing(
