@@ -1,0 +1,38 @@
+"""Resource wiring from environment variables, resolved when a run starts (never at import)."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from resources.data_cloud import DataCloudResource
+from resources.salesforce import SalesforceResource
+
+ENV_VARS = (
+    "SALESFORCE_LOGIN_URL",
+    "SALESFORCE_CLIENT_ID",
+    "SALESFORCE_CLIENT_SECRET",
+    "SALESFORCE_USERNAME",
+    "SALESFORCE_PRIVATE_KEY_FILE",
+    "SALESFORCE_CA_BUNDLE",
+    "SALESFORCE_API_VERSION",
+)
+
+
+def salesforce_from_env() -> SalesforceResource:
+    """Every variable must be defined when a run starts; unused ones may be empty (for example
+    SALESFORCE_PRIVATE_KEY_FILE with client credentials, SALESFORCE_CA_BUNDLE for a real org)."""
+    return SalesforceResource(
+        login_url=dg.EnvVar("SALESFORCE_LOGIN_URL"),
+        client_id=dg.EnvVar("SALESFORCE_CLIENT_ID"),
+        client_secret=dg.EnvVar("SALESFORCE_CLIENT_SECRET"),
+        username=dg.EnvVar("SALESFORCE_USERNAME"),
+        private_key_file=dg.EnvVar("SALESFORCE_PRIVATE_KEY_FILE"),
+        ca_bundle=dg.EnvVar("SALESFORCE_CA_BUNDLE"),
+        api_version=dg.EnvVar("SALESFORCE_API_VERSION"),
+    )
+
+
+def build_resources(salesforce: SalesforceResource | None = None) -> dict[str, object]:
+    """Resource keys ``salesforce`` and ``data_cloud`` (Data Cloud logs in through Salesforce)."""
+    salesforce = salesforce or salesforce_from_env()
+    return {"salesforce": salesforce, "data_cloud": DataCloudResource(salesforce=salesforce)}
