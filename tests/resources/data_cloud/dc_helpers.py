@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import duckdb
 
 from emulator.datacloud import schema
+from emulator.datacloud.handlers import backend_of
 from emulator.server import EmulatorServer
 from resources.data_cloud import DataCloudClient, SalesforceCoreAuth
 from resources.http import HttpSettings
@@ -48,11 +52,17 @@ def connect(server: EmulatorServer, sf: SalesforceClient, **kwargs: object) -> D
     )
 
 
+@contextmanager
+def tenant_db(server: EmulatorServer) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The tenant's own DuckDB database, opened for writing (open query cursors are dropped)."""
+    with backend_of(server.emulator).writable() as connection:
+        yield connection
+
+
 def replace_ids(server: EmulatorServer, ids: Iterable[str | None]) -> None:
     """Make the Opportunity DMO hold exactly one row per id (other columns NULL)."""
     table = schema.quote_identifier(schema.TABLE_NAME)
     key = schema.quote_identifier(schema.EXTERNAL_ID)
-    with server.emulator.store.cursor() as cur:
-        cur.execute(schema.create_table_sql())
+    with tenant_db(server) as cur:
         cur.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed identifiers
         cur.execute(f"INSERT INTO {table} ({key}) SELECT unnest(?::VARCHAR[])", [list(ids)])

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from dc_helpers import PAGE_ROWS, RECORDS, connect
+from dc_helpers import PAGE_ROWS, RECORDS, connect, tenant_db
 
 from emulator.server import EmulatorServer
 from emulator.tokens import TokenKind
@@ -21,7 +21,7 @@ KEY = '"ExternalId__c"'
 
 
 def truth(server: EmulatorServer, sql: str, params: list[Any] | None = None) -> list[tuple]:
-    with server.emulator.store.cursor() as cur:
+    with tenant_db(server) as cur:
         return cur.execute(sql, params or []).fetchall()
 
 
