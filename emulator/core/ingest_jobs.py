@@ -447,7 +447,7 @@ class IngestBackend:
         external_id: str | None,
     ) -> None:
         outcome = self.table.write(batch, columns, external_id)
-        failed = outcome.num_rows - pc.count(outcome[opportunity.RESULT_ERROR]).as_py()
+        failed = pc.count(outcome[opportunity.RESULT_ERROR]).as_py()
         with job.lock:
             job.outcomes.append(outcome)
             job.processed += outcome.num_rows

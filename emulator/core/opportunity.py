@@ -17,21 +17,21 @@ Decisions where Salesforce is not documented:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from emulator.core import schema
-from emulator.core.csv_dialect import ROW_NUMBER, CsvRejected
+from emulator.core.csv_dialect import ROW_NUMBER, CsvRejected, bool_array
 from emulator.core.schema import Field, FieldType
 from emulator.store import Store
 from resources.salesforce.protocol import NULL_VALUE
 
-ID_SEQUENCE = "opportunity_id_seq"
 # Salesforce's 18-char Ids end in a 3-char case checksum; our 15-char body "006EM" + 10 digits
 # has upper-case letters only at positions 3 and 4, so the checksum is always "YAA".
 ID_BODY_PREFIX = schema.ID_PREFIX + "EM"
@@ -83,14 +83,6 @@ def map_header(header: Sequence[str], external_id_field: str | None) -> list[Col
     return columns
 
 
-def new_id_sql() -> str:
-    """A SQL expression that allocates a fresh Opportunity Id (for anyone writing the table)."""
-    return (
-        f"'{ID_BODY_PREFIX}' || lpad(CAST(nextval('{ID_SEQUENCE}') AS VARCHAR), 10, '0')"
-        f" || '{ID_CHECKSUM}'"
-    )
-
-
 def key_sql(expr: str, case_sensitive: bool) -> str:
     """How an External ID value is compared: ``lower()`` unless the field is case-sensitive."""
     return expr if case_sensitive else f"lower({expr})"
@@ -102,19 +94,19 @@ class OpportunityTable:
     def __init__(self, store: Store, case_sensitive: bool) -> None:
         self.store = store
         self.case_sensitive = case_sensitive
-        self._registration = threading.Lock()
+        self._next_id: int | None = None  # guarded by store.write_lock
 
     def ensure_schema(self) -> None:
         with self.store.write_lock, self.store.cursor() as cur:
             cur.execute(schema.create_table_sql())
-            cur.execute(f"CREATE SEQUENCE IF NOT EXISTS {ID_SEQUENCE} START 1")
 
     def delete_all(self) -> None:
         with self.store.write_lock, self.store.cursor() as cur:
             cur.execute(f'DELETE FROM "{schema.OBJECT_NAME}"')  # noqa: S608
+            self._next_id = None
 
     def validate(self, rows: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
-        """Checks that need only the job's own rows; adds ``__key`` and ``__pre_error``.
+        """Checks that need only the job's own rows: ``rows`` plus ``__key`` and ``__pre_error``.
 
         ``external_id`` is the upsert key field, or None for insert (no key: nothing matches).
         """
@@ -130,27 +122,24 @@ class OpportunityTable:
         checks = [
             key_missing,
             *[_type_error(c) for c in columns],
-            f"CASE WHEN __first <> {ROW_NUMBER} THEN 'DUPLICATE_VALUE:Duplicate external id "
-            f"specified: ' || {raw_key} || ':--' END",
             *[_read_only_error(c, external_id) for c in columns],
             *[_length_error(c) for c in columns],
             *[_picklist_error(c) for c in columns],
         ]
         sql = f"""
-            WITH keyed AS (
-                SELECT *, CASE WHEN {blank} THEN NULL
-                               ELSE {key_sql(raw_key, self.case_sensitive)} END AS {KEY}
-                FROM incoming
-            ), ranked AS (
-                SELECT *, CASE WHEN {KEY} IS NULL THEN {ROW_NUMBER}
-                               ELSE min({ROW_NUMBER}) OVER (PARTITION BY {KEY}) END AS __first
-                FROM keyed
-            )
-            SELECT * EXCLUDE (__first), coalesce({", ".join(_non_null(checks))}) AS {PRE_ERROR}
-            FROM ranked ORDER BY {ROW_NUMBER}
+            SELECT CASE WHEN {blank} THEN NULL
+                        ELSE {key_sql(raw_key, self.case_sensitive)} END AS {KEY},
+                   coalesce({", ".join(_non_null(checks))}) AS {PRE_ERROR}
+            FROM incoming
         """  # noqa: S608
         with self._cursor_with(incoming=rows) as cur:
-            return cur.sql(sql).to_arrow_table()
+            checked = cur.sql(sql).to_arrow_table()
+        keys = checked[KEY].combine_chunks()
+        errors = checked[PRE_ERROR].combine_chunks()
+        if external_id is not None:
+            raw = rows[_column_for(columns, external_id).source]
+            errors = _with_duplicate_errors(keys, errors, raw)
+        return rows.append_column(KEY, keys).append_column(PRE_ERROR, errors)
 
     def write(self, batch: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
         """Match, finish validation, and insert/update one batch; returns the per-row outcome.
@@ -161,7 +150,8 @@ class OpportunityTable:
         with self.store.write_lock, self._cursor_with(incoming=batch) as cur:
             cur.begin()
             try:
-                outcome = cur.sql(self._outcome_sql(columns, external_id)).to_arrow_table()
+                judged = cur.sql(self._outcome_sql(columns, external_id)).to_arrow_table()
+                outcome = self._with_new_ids(cur, judged)
                 cur.register("outcome", outcome)
                 cur.execute(_insert_sql(columns))
                 cur.execute(_update_sql(columns))
@@ -169,8 +159,35 @@ class OpportunityTable:
             except BaseException:
                 cur.rollback()
                 raise
-            cur.unregister("outcome")
+            finally:
+                cur.unregister("outcome")
         return outcome
+
+    def _with_new_ids(self, cur: duckdb.DuckDBPyConnection, judged: pa.Table) -> pa.Table:
+        """Give every row that will be created a fresh Id (vectorised, under the write lock)."""
+        creates = pc.and_(judged[RESULT_CREATED], pc.is_null(judged[RESULT_ERROR]))
+        count = pc.sum(creates).as_py() or 0
+        if count == 0:
+            return judged
+        first = self._allocate_ids(cur, count)
+        numbers = pc.add(pc.subtract(pc.cumulative_sum(pc.cast(creates, pa.int64())), 1), first)
+        digits = pc.utf8_lpad(pc.cast(numbers, pa.string()), width=10, padding="0")
+        new_ids = pc.binary_join_element_wise(ID_BODY_PREFIX, digits, ID_CHECKSUM, "")
+        ids = pc.if_else(creates, new_ids, judged[RESULT_ID])
+        return judged.set_column(judged.column_names.index(RESULT_ID), RESULT_ID, ids)
+
+    def _allocate_ids(self, cur: duckdb.DuckDBPyConnection, count: int) -> int:
+        """The first of ``count`` consecutive unused Id numbers; resumes after restarts."""
+        if self._next_id is None:
+            rows = cur.execute(
+                f'SELECT max(TRY_CAST(substr("Id", 6, 10) AS BIGINT)) FROM "{schema.OBJECT_NAME}" '  # noqa: S608
+                'WHERE starts_with("Id", ?)',
+                [ID_BODY_PREFIX],
+            ).fetchall()
+            self._next_id = int(rows[0][0] or 0) + 1
+        first = self._next_id
+        self._next_id += count
+        return first
 
     def _outcome_sql(self, columns: list[Column], external_id: str | None) -> str:
         key_field = external_id or schema.EXTERNAL_ID_FIELD
@@ -213,8 +230,7 @@ class OpportunityTable:
                 FROM incoming i LEFT JOIN matches m ON i.{KEY} = m.{KEY}
             )
             SELECT {ROW_NUMBER},
-                   CASE WHEN __existing IS NOT NULL THEN __existing
-                        WHEN {RESULT_ERROR} IS NULL THEN {new_id_sql()} END AS {RESULT_ID},
+                   __existing AS {RESULT_ID},
                    __n IS NULL AS {RESULT_CREATED},
                    {RESULT_ERROR}
             FROM judged ORDER BY {ROW_NUMBER}
@@ -230,6 +246,18 @@ class OpportunityTable:
             finally:
                 for name in tables:
                     cur.unregister(name)
+
+
+def _with_duplicate_errors(keys: pa.Array, errors: pa.Array, raw: pa.ChunkedArray) -> pa.Array:
+    """Every occurrence of a key after its first (in upload order) fails ``DUPLICATE_VALUE``."""
+    firsts = pc.index_in(pc.unique(keys), value_set=keys).to_numpy(zero_copy_only=False)
+    later = np.ones(len(keys), dtype=bool)
+    later[firsts[firsts >= 0]] = False
+    duplicate = pc.and_(bool_array(later), pc.is_valid(keys))
+    message = pc.binary_join_element_wise(
+        "DUPLICATE_VALUE:Duplicate external id specified: ", raw, ":--", ""
+    )
+    return pc.if_else(pc.and_(duplicate, pc.is_null(errors)), message, errors)
 
 
 def _column_for(columns: list[Column], field_name: str) -> Column:
