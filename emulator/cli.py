@@ -11,7 +11,10 @@ from typing import Any
 
 import click
 
+from emulator import profiles
 from emulator.config import EmulatorConfig
+from emulator.datacloud.backend import DataCloudBackend
+from emulator.faults import FaultPlanError, parse_plan
 from emulator.server import EmulatorServer
 
 
@@ -40,6 +43,25 @@ def emulator() -> None:
     "--token-lifetime", default=7200.0, show_default=True, help="Core token lifetime, seconds."
 )
 @click.option("--datacloud-token-lifetime", default=7200.0, show_default=True)
+@click.option(
+    "--profile",
+    type=click.Choice(profiles.PROFILES),
+    default="clean",
+    show_default=True,
+    help="Data profile used when --records generates rows (see emulator/profiles.py).",
+)
+@click.option(
+    "--faults",
+    default="none",
+    show_default=True,
+    help="Fault plan at start: a name (none, storm) or a JSON plan (see emulator/faults.py).",
+)
+@click.option(
+    "--from-parquet",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Load these Data Cloud rows (the DMO's columns) instead of generating.",
+)
 def serve(
     host: str,
     port: int,
@@ -49,21 +71,69 @@ def serve(
     plain_http: bool,
     token_lifetime: float,
     datacloud_token_lifetime: float,
+    profile: str,
+    faults: str,
+    from_parquet: Path | None,
 ) -> None:
+    try:
+        parse_plan(faults)
+    except FaultPlanError as exc:
+        raise click.BadParameter(str(exc), param_hint="--faults") from exc
+    if from_parquet is not None:
+        _report(profiles.load_parquet(data_dir, from_parquet))
+    elif records > 0 and _tenant_rows(data_dir) == 0:
+        _report(profiles.seed(data_dir, records, seed, profile))
     config = EmulatorConfig(
         data_dir=data_dir,
         host=host,
         port=port,
         tls=not plain_http,
-        records=records,
+        records=0,  # seeded above, with the chosen profile
         seed=seed,
         token_lifetime_s=token_lifetime,
         datacloud_token_lifetime_s=datacloud_token_lifetime,
+        extra={"faults": faults},
     )
     server = EmulatorServer(config).start()
     _print_ready(server.ready_info())
     _wait_for_signal()
     server.stop()
+
+
+@emulator.command(help="(Re)generate the Data Cloud rows in a data directory, then exit.")
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=Path("var/emulator"), show_default=True
+)
+@click.option("--records", default=10_000, show_default=True)
+@click.option("--seed", default=42, show_default=True)
+@click.option("--profile", type=click.Choice(profiles.PROFILES), default="clean", show_default=True)
+@click.option(
+    "--from-parquet",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Load these rows (the DMO's columns) instead of generating.",
+)
+def seed(data_dir: Path, records: int, seed: int, profile: str, from_parquet: Path | None) -> None:
+    if from_parquet is not None:
+        _report(profiles.load_parquet(data_dir, from_parquet), to_stdout=True)
+    else:
+        _report(profiles.seed(data_dir, records, seed, profile), to_stdout=True)
+
+
+def _tenant_rows(data_dir: Path) -> int:
+    backend = DataCloudBackend(EmulatorConfig(data_dir=data_dir))
+    try:
+        return backend.row_count()
+    finally:
+        backend.close()
+
+
+def _report(report: profiles.SeedReport, to_stdout: bool = False) -> None:
+    """The seed report as one JSON line: on stdout for ``seed``, on stderr for ``serve`` (whose
+    stdout carries only the ready line)."""
+    stream = sys.stdout if to_stdout else sys.stderr
+    stream.write(json.dumps(report.as_json()) + "\n")
+    stream.flush()
 
 
 def _print_ready(info: dict[str, Any]) -> None:
