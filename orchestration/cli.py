@@ -572,3 +572,6 @@ def restart(every: bool, no_load: bool, as_json: bool) -> None:
 
 
 _register_plugins()
+
+if __name__ == "__main__":  # `python -m orchestration.cli` (how demo and dev start the emulator)
+    main()
