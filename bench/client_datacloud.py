@@ -1,19 +1,24 @@
 """Read throughput of the Data Cloud client: every row of the Opportunity DMO, Arrow vs JSON pages.
 
 Command: ``uv run python -m bench client_datacloud`` (``BENCH_DC_RECORDS`` overrides the 2M rows).
-Starts its own emulator on 127.0.0.1 in a temporary directory; prints figures, asserts nothing.
+Starts its own emulator process on 127.0.0.1 in a temporary directory; prints figures only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import signal
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from emulator.config import EmulatorConfig
-from emulator.server import EmulatorServer
 from resources.data_cloud import DataCloudClient, SalesforceCoreAuth
 from resources.http import HttpSettings
 from resources.salesforce import SalesforceClient, SalesforceConfig
@@ -31,14 +36,41 @@ def read_all(client: DataCloudClient, arrow: bool) -> tuple[int, int, float]:
     return rows, batches, time.perf_counter() - started
 
 
+@contextmanager
+def emulator_process(data_dir: Path, records: int) -> Iterator[dict[str, Any]]:
+    """The emulator in its own process (else it would share this process's GIL and CPU figures)."""
+    command = [
+        sys.executable,
+        "-c",
+        "from emulator.cli import emulator; emulator()",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--records",
+        str(records),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline()
+        if not ready:
+            raise RuntimeError("the emulator exited before it was ready")
+        yield json.loads(ready)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def main() -> None:
     records = int(os.environ.get("BENCH_DC_RECORDS", DEFAULT_RECORDS))
     with tempfile.TemporaryDirectory(prefix="sfload-bench-dc-") as tmp:
         started = time.perf_counter()
-        config = EmulatorConfig(data_dir=Path(tmp), records=records)
-        with EmulatorServer(config) as server:
+        with emulator_process(Path(tmp), records) as info:
             print(f"emulator with {records:,} rows ready in {time.perf_counter() - started:.1f} s")
-            info = server.ready_info()
             sf_config = SalesforceConfig(
                 login_url=info["login_url"],
                 client_id=info["client_id"],
@@ -52,14 +84,17 @@ def main() -> None:
             ):
                 for arrow in (True, False):
                     calls_before = dc.api_calls
+                    cpu_before = time.process_time()
                     rows, batches, seconds = read_all(dc, arrow)
+                    cpu = time.process_time() - cpu_before
                     label = "Arrow pages" if arrow else "JSON pages "
                     print(
-                        f"{label}: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s "
+                        f"{label}: {rows:,} rows in {seconds:.1f} s = {rows / seconds:,.0f} rows/s; "
+                        f"client CPU {cpu / rows * 1e6:.2f} us/row "
                         f"({batches} batches, {dc.api_calls - calls_before} API calls)"
                     )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak RSS (client + in-process emulator): {peak_mb:,.0f} MB")
+    print(f"client peak RSS: {peak_mb:,.0f} MB")
     print("command: uv run python -m bench client_datacloud")
 
 

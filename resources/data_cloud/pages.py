@@ -95,7 +95,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 def _typed_column(values: Sequence[Any], target: pa.DataType) -> pa.Array:
     if pa.types.is_boolean(target):
         return pa.array([_as_bool(v) for v in values], type=target)
-    as_text = pa.array([_as_text(v) for v in values], type=pa.string())
+    as_text = _text_array(values)
     if pa.types.is_string(target):
         return as_text
     if pa.types.is_timestamp(target):
@@ -110,6 +110,13 @@ def _timestamps(text: pa.Array, target: pa.TimestampType) -> pa.Array:
     except pa.ArrowInvalid:  # plain TIMESTAMP values carry no offset: they are UTC wall times
         naive = text.cast(pa.timestamp(target.unit))
         return pc.assume_timezone(naive, "UTC").cast(target)
+
+
+def _text_array(values: Sequence[Any]) -> pa.Array:
+    try:  # plain values are JSON strings or null: Arrow takes them as they are
+        return pa.array(values, type=pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # aggregates come back as JSON numbers
+        return pa.array([_as_text(v) for v in values], type=pa.string())
 
 
 def _as_text(value: Any) -> str | None:
