@@ -737,10 +737,8 @@ class RangeLoader:
         try:
             while self._pending or self._running:
                 self._reap()
-                if stop_state(self.instance):
-                    for key in self._pending:
-                        self._not_started[key] = "STOPPED"
-                    self._pending.clear()
+                if self._pending and stop_state(self.instance):
+                    self._leave_to_restart()
                 for _ in range(self._free_slots()):
                     self._start(context, self._pending.pop(0))
                 self.on_progress(self.progress())
@@ -753,6 +751,15 @@ class RangeLoader:
         return LoadResult(
             self.load_id, self.results(), time.monotonic() - self._started, self.limit
         )
+
+    def _leave_to_restart(self) -> None:
+        """Stopped: start nothing more; the ranges not started are resumed by ``restart``."""
+        state = stop_state(self.instance) or {}
+        state["ranges"] = sorted(set(state.get("ranges", [])) | set(self._pending))
+        _save_stop_state(self.instance, state)
+        for key in self._pending:
+            self._not_started[key] = "STOPPED"
+        self._pending.clear()
 
     def _free_slots(self) -> int:
         if not self._pending:
