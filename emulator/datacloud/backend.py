@@ -271,7 +271,7 @@ class DataCloudBackend:
     @contextmanager
     def _read_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         assert self._reader is not None, "tenant database is closed"
-        cursor = self._reader.cursor()
+        cursor = quiet_cursor(self._reader)
         try:
             yield cursor
         finally:
@@ -279,7 +279,7 @@ class DataCloudBackend:
 
     def _open_cursor(self, query: str) -> QueryCursor:
         assert self._reader is not None, "tenant database is closed"
-        connection = self._reader.cursor()
+        connection = quiet_cursor(self._reader)
         try:
             reader = connection.sql(query).to_arrow_reader(self.config.datacloud_page_rows)
         except Exception:
@@ -366,11 +366,19 @@ class DataCloudBackend:
         return f"{cursor.query_id}_{uuid.uuid4()}_{cursor.pages_served}"
 
 
+def quiet_cursor(connection: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new session on ``connection``; DuckDB would draw a progress bar on stdout for slow ones."""
+    cursor = connection.cursor()
+    cursor.execute("SET enable_progress_bar = false")
+    return cursor
+
+
 def _connect(path: Path | None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     config = dict(_SAFE_CONFIG, memory_limit=MEMORY_LIMIT)
     connection = duckdb.connect(str(path) if path else ":memory:", read_only, config)
     # Arrow timestamps and strftime render in UTC whatever the machine's zone.
     connection.execute("SET GLOBAL TimeZone = 'UTC'")
+    connection.execute("SET enable_progress_bar = false")
     return connection
 
 

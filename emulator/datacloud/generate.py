@@ -15,7 +15,7 @@ collisions, unmappable values) registers itself there without touching the clean
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -224,7 +224,6 @@ def _columns(
 ) -> dict[str, pa.Array]:
     close_day = rng.integers(FIRST_CLOSE_DAY, LAST_CLOSE_DAY + 1, size=n)
     stage = _stages(n, rng, close_day)
-    stage_names = pa.array(STAGES).take(pa.array(stage))
     probability = np.array([STAGE_PROBABILITY[s] for s in STAGES], dtype=np.int64)[stage]
     cents = np.clip(rng.lognormal(10.0, 1.2, size=n), 500, 5_000_000).round(2) * 100
     cents = cents.astype(np.int64)
@@ -242,18 +241,18 @@ def _columns(
         "ssot__CloseDate__c": _timestamps(close_day * DAY_US),
         "ssot__CreatedDate__c": _timestamps(created_us),
         "ssot__LastModifiedDate__c": _timestamps(modified_us),
-        "ssot__OpportunityStageId__c": stage_names,
+        "ssot__OpportunityStageId__c": _coded(STAGES, stage),
         "ssot__OpportunityTypeId__c": _pick(TYPES, rng, n, [0.35, 0.35, 0.2, 0.1]),
-        "ssot__OpportunityForecastCategoryId__c": pa.array(
-            [STAGE_FORECAST[s] for s in STAGES], pa.string()
-        ).take(pa.array(stage)),
+        "ssot__OpportunityForecastCategoryId__c": _coded(
+            [STAGE_FORECAST[s] for s in STAGES], stage
+        ),
         "ssot__CustomerAccountId__c": _prefixed("001DC", _accounts(n, rng), 13),
         "ssot__PartnerAccountId__c": _sometimes(
             _prefixed("001DP", rng.integers(1, 2_000, size=n), 13), rng, 0.15
         ),
         "ssot__LeadId__c": _sometimes(_prefixed("00QDC", np.arange(1, n + 1), 13), rng, 0.4),
-        "ssot__LeadSourceId__c": _sometimes(
-            _pick(LEAD_SOURCES, rng, n, [0.4, 0.2, 0.2, 0.1, 0.1]), rng, 0.9
+        "ssot__LeadSourceId__c": _pick(
+            LEAD_SOURCES, rng, n, [0.4, 0.2, 0.2, 0.1, 0.1], keep=rng.random(n) < 0.9
         ),
         "ssot__ContractId__c": _masked(
             _prefixed("800DC", np.arange(1, n + 1), 13), stage == STAGES.index("Closed Won")
@@ -263,11 +262,9 @@ def _columns(
         "ssot__EngagementChannelId__c": pa.nulls(n, pa.string()),
         "ssot__EngagementChannelTypeId__c": pa.nulls(n, pa.string()),
         "ssot__InternalOrganizationId__c": _constant(ORG_ID, n),
-        "ssot__IsPrivate__c": _by_source(
-            (rng.random(n) < 0.03).astype(np.int64), ["false", "true"]
-        ),
-        "ssot__Description__c": _sometimes(description, rng, 0.7),
-        "ssot__NextStep__c": _masked(_pick(NEXT_STEPS, rng, n, None), is_open),
+        "ssot__IsPrivate__c": _coded(["false", "true"], (rng.random(n) < 0.03).astype(np.int64)),
+        "ssot__Description__c": description,
+        "ssot__NextStep__c": _pick(NEXT_STEPS, rng, n, None, keep=is_open),
         "ssot__ExternalRecordId__c": record_ids,
         "ssot__ExternalSourceId__c": _by_source(source_index, [s.code for s in SOURCES]),
         "ssot__DataSourceId__c": _by_source(source_index, [s.data_source for s in SOURCES]),
@@ -302,11 +299,13 @@ def _names(n: int, rng: np.random.Generator) -> tuple[pa.Array, pa.Array]:
     """Opportunity names and descriptions, taken from small precomputed tables of combinations."""
     companies = [f"{head} {tail}" for head in COMPANY_HEADS for tail in COMPANY_TAILS]
     combos = [(company, product) for company in companies for product in PRODUCTS]
-    pick = pa.array(rng.integers(0, len(combos), size=n))
-    titles = pa.array([f"{company} - {product} #" for company, product in combos]).take(pick)
-    descriptions = pa.array([f"{product} for {company}" for company, product in combos])
+    pick = rng.integers(0, len(combos), size=n)
+    titles = pa.array([f"{company} - {product} #" for company, product in combos])
+    titles = titles.take(pa.array(pick))
+    descriptions = [f"{product} for {company}" for company, product in combos]
     deal = pc.cast(pa.array(rng.integers(1, 1_000, size=n)), pa.string())
-    return pc.binary_join_element_wise(titles, deal, ""), descriptions.take(pick)
+    described = rng.random(n) < 0.7
+    return pc.binary_join_element_wise(titles, deal, ""), _coded(descriptions, pick, described)
 
 
 def _accounts(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -315,13 +314,25 @@ def _accounts(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _pick(
-    values: tuple[str, ...], rng: np.random.Generator, n: int, p: list[float] | None
+    values: tuple[str, ...],
+    rng: np.random.Generator,
+    n: int,
+    p: list[float] | None,
+    keep: np.ndarray | None = None,
 ) -> pa.Array:
-    return pa.array(values).take(pa.array(rng.choice(len(values), size=n, p=p)))
+    return _coded(values, rng.choice(len(values), size=n, p=p), keep)
+
+
+def _coded(
+    values: Sequence[str], indices: np.ndarray, keep: np.ndarray | None = None
+) -> pa.DictionaryArray:
+    """Low-cardinality text as a dictionary array: no string copied per row."""
+    codes = pa.array(indices.astype(np.int32), mask=None if keep is None else ~keep)
+    return pa.DictionaryArray.from_arrays(codes, pa.array(list(values), pa.string()))
 
 
 def _by_source(source_index: np.ndarray, values: list[str]) -> pa.Array:
-    return pa.array(values).take(pa.array(source_index))
+    return _coded(values, source_index)
 
 
 def _prefixed(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
@@ -331,7 +342,7 @@ def _prefixed(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
 
 
 def _constant(value: str, n: int) -> pa.Array:
-    return pa.array([value]).take(pa.array(np.zeros(n, dtype=np.int64)))
+    return _coded([value], np.zeros(n, dtype=np.int32))
 
 
 def _sometimes(values: pa.Array, rng: np.random.Generator, present: float) -> pa.Array:
@@ -339,7 +350,12 @@ def _sometimes(values: pa.Array, rng: np.random.Generator, present: float) -> pa
 
 
 def _masked(values: pa.Array, keep: np.ndarray) -> pa.Array:
-    return pc.if_else(pa.array(keep), values, pa.scalar(None, values.type))
+    """``values`` with nulls where ``keep`` is False, sharing the value buffers (no copy)."""
+    assert values.offset == 0 and values.null_count == 0
+    validity = pa.py_buffer(np.packbits(keep, bitorder="little"))
+    return pa.Array.from_buffers(
+        values.type, len(values), [validity, *values.buffers()[1:]], int((~keep).sum())
+    )
 
 
 def _decimal(unscaled: np.ndarray, scale: int) -> pa.Array:
@@ -354,6 +370,6 @@ def _timestamps(micros: np.ndarray) -> pa.Array:
 
 
 def column_types() -> dict[str, pa.DataType]:
-    """The Arrow type of every generated column (DMO text/number/dateTime)."""
+    """The Arrow value type of every generated column (text may come dictionary-encoded)."""
     arrow = {DmoType.TEXT: pa.string(), DmoType.NUMBER: DECIMAL, DmoType.DATE_TIME: TIMESTAMP}
     return {c.name: arrow[c.type] for c in COLUMNS}
