@@ -9,6 +9,7 @@ the emulator. The emulator is reached only as a command line and a URL, like a r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -106,6 +107,8 @@ def _read_ready_line(
             ready: dict[str, Any] = json.loads(line)
             return ready
         break
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)  # it closed stdout: let it finish dying to report its exit code
     raise EmulatorStartError(
         f"The emulator did not start (exit code {process.poll()}); see {log_file}."
     )

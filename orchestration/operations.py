@@ -79,6 +79,8 @@ FINISHED_STATUSES = {
     dg.DagsterRunStatus.FAILURE,
     dg.DagsterRunStatus.CANCELED,
 }
+# After the last run ended, watch this many polls more for a run a starting worker creates late.
+STOP_SETTLE_POLLS = 4
 # Salesforce and this machine may disagree on the time a little; jobs created this long before the
 # first stopped run started still count as that run's.
 CLOCK_SKEW_S = 120.0
@@ -621,16 +623,17 @@ def execute_range(key: str, load_id: str, log_file: str) -> None:
         PID_TAG: str(os.getpid()),
         HOST_TAG: socket.gethostname(),
     }
-    with (
-        dg.DagsterInstance.get() as instance,
-        dg.execute_job(
+    with dg.DagsterInstance.get() as instance:
+        if stop_state(instance):  # stopped while this worker was starting
+            remember_for_restart(instance, [key])
+            return
+        with dg.execute_job(
             dg.reconstructable(opportunities_job_def),
             instance=instance,
             tags=tags,
             run_config=IN_PROCESS_RUN_CONFIG,
-        ),
-    ):
-        pass
+        ):
+            pass
 
 
 @dataclass(frozen=True)
@@ -754,9 +757,7 @@ class RangeLoader:
 
     def _leave_to_restart(self) -> None:
         """Stopped: start nothing more; the ranges not started are resumed by ``restart``."""
-        state = stop_state(self.instance) or {}
-        state["ranges"] = sorted(set(state.get("ranges", [])) | set(self._pending))
-        _save_stop_state(self.instance, state)
+        remember_for_restart(self.instance, self._pending)
         for key in self._pending:
             self._not_started[key] = "STOPPED"
         self._pending.clear()
@@ -943,6 +944,13 @@ def stop_state(instance: dg.DagsterInstance) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def remember_for_restart(instance: dg.DagsterInstance, keys: Iterable[str]) -> None:
+    state = stop_state(instance)
+    if state is not None:
+        state["ranges"] = sorted(set(state.get("ranges", [])) | set(keys))
+        _save_stop_state(instance, state)
+
+
 def _save_stop_state(instance: dg.DagsterInstance, state: dict[str, Any] | None) -> None:
     instance.run_storage.set_cursor_values({STOP_STATE_KEY: json.dumps(state) if state else ""})
 
@@ -986,14 +994,22 @@ def stop(
             "ranges": sorted(set(previous.get("ranges", [])) | set(report.ranges)),
         },
     )
-    earliest = min((_run_start(instance, r) for r in runs), default=None)
     _terminate(instance, runs, report)
-    abort = _job_aborter(instance, connections, report, earliest, all_open_jobs)
+    abort = _job_aborter(instance, connections, report, runs, all_open_jobs)
     deadline = time.monotonic() + timeout_s
+    quiet_polls = 0
     while True:
         abort()
+        late = [r for r in in_flight_runs(instance) if r.run_id not in {x.run_id for x in runs}]
+        if late:  # created by a worker that was starting when the stop state was written
+            _terminate(instance, late, report)
+            runs.extend(late)
+            remember_for_restart(
+                instance, busy_partitions([r.tags for r in late], current_keys(instance))
+            )
         alive = [r for r in runs if not _is_finished(instance, r.run_id)]
-        if not alive or time.monotonic() > deadline:
+        quiet_polls = 0 if alive or late else quiet_polls + 1
+        if quiet_polls >= STOP_SETTLE_POLLS or time.monotonic() > deadline:
             break
         for run in alive:
             _interrupt_or_bury(instance, run)
@@ -1140,7 +1156,7 @@ def _job_aborter(
     instance: dg.DagsterInstance,
     connections: Connections | None,
     report: StopReport,
-    earliest_run_start: float | None,
+    runs: Sequence[dg.DagsterRun],
     all_open_jobs: bool,
 ) -> Callable[[], None]:
     """A pass that aborts the open jobs of the stopped runs: those in checkpoints, and Opportunity
@@ -1152,6 +1168,7 @@ def _job_aborter(
     aborted: set[str] = set()
 
     def abort_pass() -> None:
+        earliest_run_start = min((_run_start(instance, r) for r in runs), default=None)
         try:
             candidates = {
                 job
