@@ -35,6 +35,7 @@ from resources.data_cloud.errors import (
 )
 from resources.data_cloud.pages import arrow_page_batches, json_page_batch, schema_from_metadata
 from resources.data_cloud.queries import KeyedObject
+from resources.data_cloud.resume import resuming_batches
 from resources.http import HttpClient, HttpSettings
 
 QUERY_PATH = "/api/v2/query"
@@ -56,11 +57,13 @@ class DataCloudClient:
         http: HttpClient,
         obj: KeyedObject | None = None,
         prefer_arrow: bool = True,
+        max_restarts: int = 0,
     ) -> None:
         self.auth = auth
         self.http = http
         self.obj = obj or KeyedObject()
         self.prefer_arrow = prefer_arrow
+        self.max_restarts = max_restarts  # default for rows()/ids(); 0 = raise on a lost cursor
 
     @classmethod
     def connect(
@@ -71,10 +74,11 @@ class DataCloudClient:
         prefer_arrow: bool = True,
         dataspace: str | None = None,
         renew_margin_s: float = 60.0,
+        max_restarts: int = 0,
     ) -> DataCloudClient:
         client = HttpClient(http or HttpSettings())
         auth = DataCloudAuth(core, client, dataspace=dataspace, renew_margin_s=renew_margin_s)
-        return cls(auth, client, obj=obj, prefer_arrow=prefer_arrow)
+        return cls(auth, client, obj=obj, prefer_arrow=prefer_arrow, max_restarts=max_restarts)
 
     def close(self) -> None:
         self.http.close()
@@ -136,19 +140,45 @@ class DataCloudClient:
         after: str | None = None,
         columns: Sequence[str] | None = None,
         arrow: bool | None = None,
+        max_restarts: int | None = None,
     ) -> pa.RecordBatchReader:
         """Rows whose key is in ``[lo, hi)`` (None = unbounded) and ``> after``, ordered by key.
 
-        The range unbounded below also holds rows with a NULL key (they sort first).
+        The range unbounded below also holds rows with a NULL key (they sort first). With
+        ``max_restarts > 0`` (default: the client's) a lost cursor is resumed by keyset up to that
+        many times (see ``resume.py``; the key column must then be selected); else it raises
+        :class:`QueryRestartRequiredError`.
         """
+        if max_restarts is None:
+            max_restarts = self.max_restarts
         sql = queries.range_sql(self.obj, lo, hi, after=after, columns=columns)
-        return self.query_arrow(sql, arrow=arrow)
+        first = self.query_arrow(sql, arrow=arrow)
+        if max_restarts <= 0:
+            return first
+        if first.schema.get_field_index(self.obj.key) < 0:
+            raise ValueError(f"resuming needs the key column {self.obj.key!r} among the columns")
+
+        def reopen(from_key: str | None) -> pa.RecordBatchReader:
+            if from_key is None:
+                return self.query_arrow(sql, arrow=arrow)
+            again = queries.range_sql(self.obj, from_key, hi, columns=columns)
+            return self.query_arrow(again, arrow=arrow)
+
+        batches = resuming_batches(first, self.obj.key, reopen, max_restarts)
+        return pa.RecordBatchReader.from_batches(first.schema, batches)
 
     def ids(
-        self, lo: str | None, hi: str | None, after: str | None = None, arrow: bool | None = None
+        self,
+        lo: str | None,
+        hi: str | None,
+        after: str | None = None,
+        arrow: bool | None = None,
+        max_restarts: int | None = None,
     ) -> pa.RecordBatchReader:
         """Just the keys of ``[lo, hi)``, ordered."""
-        return self.rows(lo, hi, after=after, columns=[self.obj.key], arrow=arrow)
+        return self.rows(
+            lo, hi, after=after, columns=[self.obj.key], arrow=arrow, max_restarts=max_restarts
+        )
 
     # -- Query API V2 -------------------------------------------------------------------------
 

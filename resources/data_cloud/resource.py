@@ -31,6 +31,8 @@ class DataCloudResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 300.0
     max_retries: int = 5
+    # A lost V2 cursor mid-range is resumed by keyset (exact, see resume.py) this many times.
+    range_restarts: int = 3
 
     _client: DataCloudClient | None = PrivateAttr(default=None)
 
@@ -69,6 +71,7 @@ class DataCloudResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             prefer_arrow=self.prefer_arrow,
             dataspace=self.dataspace or None,
             renew_margin_s=self.token_renew_margin_s,
+            max_restarts=self.range_restarts,
         )
 
     # The operations, delegated (see DataCloudClient for the contracts).
