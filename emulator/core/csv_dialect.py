@@ -92,7 +92,6 @@ def _parse_rows(body: bytes, header: list[str], delimiter: ColumnDelimiter) -> p
         )
     except pa.ArrowInvalid as exc:
         raise CsvRejected(f"ClientInputError : {_short_arrow_reason(exc)}") from exc
-    table = table.combine_chunks()
     return table.add_column(0, ROW_NUMBER, row_numbers(table.num_rows))
 
 

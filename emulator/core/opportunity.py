@@ -37,6 +37,7 @@ from resources.salesforce.protocol import NULL_VALUE
 ID_BODY_PREFIX = schema.ID_PREFIX + "EM"
 ID_CHECKSUM = "YAA"
 LOCK_PARENT_ID = "001EM0000000001YAA"  # the parent record named by injected lock errors
+SEVERAL_MATCHES = "DUPLICATE_EXTERNAL_ID"  # placeholder until the matching Ids are spelled out
 
 # Output columns of ``validate`` and ``write``.
 KEY = "__key"
@@ -142,7 +143,8 @@ class OpportunityTable:
         return rows.append_column(KEY, keys).append_column(PRE_ERROR, errors)
 
     def write(self, batch: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
-        """Match, finish validation, and insert/update one batch; returns the per-row outcome.
+        """Match, finish validation, and insert/update one batch; returns the per-row outcome
+        (``__row``, ``__id``, ``__created``, ``__error``) in the batch's row order.
 
         ``batch`` is the output of ``validate`` (a slice of it) plus a boolean ``__lock`` column
         marking rows that get an injected ``UNABLE_TO_LOCK_ROW``.
@@ -151,8 +153,12 @@ class OpportunityTable:
             cur.begin()
             try:
                 judged = cur.sql(self._outcome_sql(columns, external_id)).to_arrow_table()
-                outcome = self._with_new_ids(cur, judged)
-                cur.register("outcome", outcome)
+                judged = self._explain_several_matches(cur, judged, external_id)
+                outcome = self._with_new_ids(cur, judged).drop_columns([KEY])
+                staged = batch
+                for name in (RESULT_ID, RESULT_CREATED, RESULT_ERROR):
+                    staged = staged.append_column(name, outcome[name])
+                cur.register("staged", staged)
                 cur.execute(_insert_sql(columns))
                 cur.execute(_update_sql(columns))
                 cur.commit()
@@ -160,8 +166,34 @@ class OpportunityTable:
                 cur.rollback()
                 raise
             finally:
-                cur.unregister("outcome")
+                cur.unregister("staged")
         return outcome
+
+    def _explain_several_matches(
+        self, cur: duckdb.DuckDBPyConnection, judged: pa.Table, external_id: str | None
+    ) -> pa.Table:
+        """Spell out ``DUPLICATE_EXTERNAL_ID`` with the matching Ids (rare, so not vectorised)."""
+        errors = judged[RESULT_ERROR].combine_chunks()
+        several = pc.fill_null(pc.equal(errors, SEVERAL_MATCHES), False)
+        if external_id is None or not pc.any(several).as_py():
+            return judged
+        keys = pc.filter(judged[KEY], several).unique().to_pylist()
+        field_key = key_sql(f'"{external_id}"', self.case_sensitive)
+        listed = cur.execute(
+            f'SELECT {field_key}, string_agg("Id", \', \' ORDER BY "Id") '  # noqa: S608
+            f'FROM "{schema.OBJECT_NAME}" WHERE {field_key} IN (SELECT unnest(?)) GROUP BY 1',
+            [keys],
+        ).fetchall()
+        messages = {
+            key: f"DUPLICATE_EXTERNAL_ID:{external_id}: more than one record found for external "
+            f"id field: [{ids}]:--"
+            for key, ids in listed
+        }
+        spelled = pa.array(
+            [messages.get(k) for k in pc.filter(judged[KEY], several).to_pylist()], pa.string()
+        )
+        replaced = pc.replace_with_mask(errors, several, spelled)
+        return judged.set_column(judged.column_names.index(RESULT_ERROR), RESULT_ERROR, replaced)
 
     def _with_new_ids(self, cur: duckdb.DuckDBPyConnection, judged: pa.Table) -> pa.Table:
         """Give every row that will be created a fresh Id (vectorised, under the write lock)."""
@@ -203,33 +235,28 @@ class OpportunityTable:
         names = missing_list.replace("{sep}", ", ")
         fields = missing_list.replace("{sep}", ",")
         lock_target = f"coalesce(m.__id, '{LOCK_PARENT_ID}')"
-        several = (
-            f"'DUPLICATE_EXTERNAL_ID:{key_field}: more than one record found for external id "
-            "field: [' || m.__ids || ']:--'"
-        )
         locked = (
             "'UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record or 200 "
             f"records: ' || {lock_target} || ':--'"
         )
         error = f"""coalesce(
             i.{PRE_ERROR},
-            CASE WHEN m.__n > 1 THEN {several} END,
+            CASE WHEN m.__n > 1 THEN '{SEVERAL_MATCHES}' END,
             CASE WHEN ({names}) <> '' THEN 'REQUIRED_FIELD_MISSING:Required fields are missing: ['
                 || ({names}) || ']:' || ({fields}) || ' --' END,
             CASE WHEN i.{LOCK} THEN {locked} END)"""
         return f"""
             WITH matches AS (
-                SELECT k.{KEY}, count(*) AS __n, min(o."Id") AS __id,
-                       string_agg(o."Id", ', ' ORDER BY o."Id") AS __ids
+                SELECT k.{KEY}, count(*) AS __n, min(o."Id") AS __id
                 FROM (SELECT DISTINCT {KEY} FROM incoming WHERE {KEY} IS NOT NULL) k
                 JOIN "{schema.OBJECT_NAME}" o ON {field_key} = k.{KEY}
                 GROUP BY k.{KEY}
             ), judged AS (
-                SELECT i.{ROW_NUMBER}, m.__n, CASE WHEN m.__n = 1 THEN m.__id END AS __existing,
+                SELECT i.{ROW_NUMBER}, i.{KEY}, m.__n, CASE WHEN m.__n = 1 THEN m.__id END AS __existing,
                        {error} AS {RESULT_ERROR}
                 FROM incoming i LEFT JOIN matches m ON i.{KEY} = m.{KEY}
             )
-            SELECT {ROW_NUMBER},
+            SELECT {ROW_NUMBER}, {KEY},
                    __existing AS {RESULT_ID},
                    __n IS NULL AS {RESULT_CREATED},
                    {RESULT_ERROR}
@@ -383,7 +410,7 @@ def _insert_sql(columns: list[Column]) -> str:
         if f.type is FieldType.BOOLEAN and f.name not in {c.field.name for c in written}
     ]
     targets = ['"Id"', *[f'"{c.field.name}"' for c in written], *[f'"{b}"' for b in booleans]]
-    values = [f"o.{RESULT_ID}"]
+    values = [f"i.{RESULT_ID}"]
     for column in written:
         raw = f'i."{column.source}"'
         value = f"CASE WHEN {raw} = '' OR {raw} = '{NULL_VALUE}' THEN NULL ELSE {_converted(column, raw)} END"
@@ -395,8 +422,8 @@ def _insert_sql(columns: list[Column]) -> str:
     return f"""
         INSERT INTO "{schema.OBJECT_NAME}" ({", ".join(targets + stamps)})
         SELECT {", ".join(values)}, now(), now(), now()
-        FROM incoming i JOIN outcome o ON i.{ROW_NUMBER} = o.{ROW_NUMBER}
-        WHERE o.{RESULT_ERROR} IS NULL AND o.{RESULT_CREATED}
+        FROM staged i
+        WHERE i.{RESULT_ERROR} IS NULL AND i.{RESULT_CREATED}
     """  # noqa: S608
 
 
@@ -412,8 +439,7 @@ def _update_sql(columns: list[Column]) -> str:
     assignments += ['"LastModifiedDate" = now()', '"SystemModstamp" = now()']
     return f"""
         UPDATE "{schema.OBJECT_NAME}" AS t SET {", ".join(assignments)}
-        FROM (SELECT i.*, o.{RESULT_ID} AS __target FROM incoming i
-              JOIN outcome o ON i.{ROW_NUMBER} = o.{ROW_NUMBER}
-              WHERE o.{RESULT_ERROR} IS NULL AND NOT o.{RESULT_CREATED}) AS u
-        WHERE t."Id" = u.__target
+        FROM (SELECT * FROM staged
+              WHERE {RESULT_ERROR} IS NULL AND NOT {RESULT_CREATED}) AS u
+        WHERE t."Id" = u.{RESULT_ID}
     """  # noqa: S608
