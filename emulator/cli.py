@@ -121,6 +121,7 @@ def seed(data_dir: Path, records: int, seed: int, profile: str, from_parquet: Pa
 
 
 def _tenant_rows(data_dir: Path) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
     backend = DataCloudBackend(EmulatorConfig(data_dir=data_dir))
     try:
         return backend.row_count()
