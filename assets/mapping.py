@@ -226,15 +226,18 @@ def _to_decimal(column: pa.Array, field: FieldMapping) -> _Converted:
     else:
         numbers = pa.nulls(len(column), _WORK_DECIMAL)
     unparseable = _lost(numbers, column)
-    rounded = pc.round(numbers, field.scale, round_mode="half_towards_infinity")
-    limit = pa.scalar(Decimal(10) ** field.integer_digits, _WORK_DECIMAL)
-    too_large = pc.fill_null(pc.greater_equal(pc.abs(rounded), limit), False)
-    keep = pc.invert(pc.or_(unparseable, too_large))
-    values = pc.cast(
-        pc.if_else(keep, rounded, pa.scalar(None, _WORK_DECIMAL)), field.arrow_type, safe=False
+    # round(x) >= 10^digits exactly when |x| >= 10^digits - half a unit of the last place:
+    # comparing before rounding is cheap; decimal rounding and narrowing are the costly kernels.
+    limit = Decimal(10) ** field.integer_digits - Decimal(5) / Decimal(10) ** (field.scale + 1)
+    too_large = pc.fill_null(
+        pc.greater_equal(pc.abs(numbers), pa.scalar(limit, _WORK_DECIMAL)), False
     )
+    rounded = pc.round(numbers, field.scale, round_mode="half_towards_infinity")
+    bad = pc.or_(unparseable, too_large)
+    if pc.any(bad).as_py():
+        rounded = pc.if_else(bad, pa.scalar(None, _WORK_DECIMAL), rounded)
     return _Converted(
-        values,
+        pc.cast(rounded, field.arrow_type, safe=False),
         ((ValueProblem.NOT_A_NUMBER, unparseable), (ValueProblem.NUMBER_TOO_LARGE, too_large)),
     )
 
@@ -263,8 +266,12 @@ def _to_utc_date(column: pa.Array) -> _Converted:
 def _to_boolean(column: pa.Array) -> _Converted:
     if pa.types.is_boolean(column.type):
         return _Converted(column)
-    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(column, pa.string())))
+    text = pc.cast(column, pa.string())
     is_true = pc.equal(text, "true")
     known = pc.or_(is_true, pc.equal(text, "false"))
+    if pc.any(pc.invert(pc.fill_null(known, True))).as_py():  # rare: other spellings
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+        is_true = pc.equal(text, "true")
+        known = pc.or_(is_true, pc.equal(text, "false"))
     values = pc.if_else(known, is_true, pa.scalar(None, pa.bool_()))
     return _Converted(values, ((ValueProblem.NOT_A_BOOLEAN, _lost(values, column)),))
