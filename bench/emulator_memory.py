@@ -1,0 +1,193 @@
+"""Peak memory (RSS) of the emulator process holding 2M rows on each side.
+
+Runs ``sfload emulator serve`` as a child process with ``--records`` Data Cloud rows (seeded in
+the child, so the generator's peak counts), upserts as many Opportunity rows through Bulk API 2.0
+jobs of <= 100 MB, then reads the whole Data Cloud table once through Arrow pages. A sampler
+thread reads the child's RSS (psutil, the child and its children) every 100 ms. Target: peak
+<= 1.5 GB. Prints figures, asserts nothing.
+
+    uv run python -m bench emulator_memory    # BENCH_MEMORY_RECORDS=2000000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+from bench.emulator_ingest import csv_bytes, opportunities
+
+COMMAND = "uv run python -m bench emulator_memory"
+VERSION = "59.0"
+TARGET_MB = 1536
+
+
+class RssSampler:
+    """The peak RSS of a process tree, sampled in a background thread."""
+
+    def __init__(self, pid: int, every_s: float = 0.1) -> None:
+        self.process = psutil.Process(pid)
+        self.every_s = every_s
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def current(self) -> int:
+        try:
+            tree = [self.process, *self.process.children(recursive=True)]
+            return sum(p.memory_info().rss for p in tree)
+        except psutil.Error:
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.peak = max(self.peak, self.current())
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> None:
+    records = int(os.environ.get("BENCH_MEMORY_RECORDS", "2000000"))
+    job_rows = int(os.environ.get("BENCH_MEMORY_JOB_ROWS", "500000"))
+    with tempfile.TemporaryDirectory() as tmp:
+        child = _serve(Path(tmp), records)
+        try:
+            with RssSampler(child.pid) as sampler:
+                ready = json.loads(child.stdout.readline() if child.stdout else "{}")
+                print(f"serving {records:,} Data Cloud rows: RSS {_mb(sampler.current())}")
+                session = _session(ready)
+                seconds = _upsert(ready, session, records, job_rows)
+                print(
+                    f"upserted {records:,} Opportunity rows in {seconds:.1f} s: "
+                    f"RSS {_mb(sampler.current())}"
+                )
+                seconds, rows = _read_arrow(ready, session)
+                print(
+                    f"read {rows:,} Data Cloud rows as Arrow in {seconds:.1f} s: "
+                    f"RSS {_mb(sampler.current())}"
+                )
+                stats = session.get(f"{ready['url']}/__emulator__/stats", timeout=60).json()
+                time.sleep(0.3)
+            print(f"rows held: {stats['rows']}")
+            verdict = "meets" if sampler.peak <= TARGET_MB * 2**20 else "MISSES"
+            print(
+                f"peak RSS of the emulator process: {_mb(sampler.peak)} "
+                f"({verdict} the {TARGET_MB} MB target)"
+            )
+        finally:
+            child.terminate()
+            child.wait(timeout=60)
+    print(f"command: {COMMAND}")
+
+
+def _serve(data_dir: Path, records: int) -> subprocess.Popen[str]:
+    command = [
+        sys.executable,
+        "-c",
+        "from emulator.cli import emulator; emulator()",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--records",
+        str(records),
+        "--seed",
+        "1",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+
+
+def _session(ready: dict[str, Any]) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE silently replaces verify
+    session.verify = ready["ca_bundle"]
+    token = session.post(
+        f"{ready['url']}/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": ready["client_id"],
+            "client_secret": ready["client_secret"],
+        },
+        timeout=60,
+    ).json()["access_token"]
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def _upsert(ready: dict[str, Any], session: requests.Session, records: int, job_rows: int) -> float:
+    base = f"{ready['url']}/services/data/v{VERSION}/jobs/ingest"
+    table = opportunities(records)
+    started = time.perf_counter()
+    job_ids = []
+    for start in range(0, records, job_rows):
+        job = session.post(
+            base,
+            json={
+                "object": "Opportunity",
+                "operation": "upsert",
+                "externalIdFieldName": "External_Id__c",
+                "lineEnding": "LF",
+            },
+            timeout=60,
+        ).json()
+        chunk = csv_bytes(table.slice(start, job_rows))
+        session.put(
+            f"{base}/{job['id']}/batches",
+            data=chunk,
+            headers={"Content-Type": "text/csv"},
+            timeout=600,
+        ).raise_for_status()
+        session.patch(f"{base}/{job['id']}", json={"state": "UploadComplete"}, timeout=60)
+        job_ids.append(job["id"])
+    for job_id in job_ids:
+        while session.get(f"{base}/{job_id}", timeout=60).json()["state"] not in (
+            "JobComplete",
+            "Failed",
+            "Aborted",
+        ):
+            time.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def _read_arrow(ready: dict[str, Any], session: requests.Session) -> tuple[float, int]:
+    token = session.post(
+        f"{ready['url']}/services/a360/token",
+        data={
+            "grant_type": "urn:salesforce:grant-type:external:cdp",
+            "subject_token": session.headers["Authorization"].split()[1],
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        },
+        timeout=60,
+    ).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "enable-arrow-stream": "true"}
+    url = f"https://{ready['url'].split('://', 1)[1]}/api/v2/query"
+    started = time.perf_counter()
+    sql = 'SELECT * FROM ssot__Opportunity__dlm ORDER BY "ExternalId__c"'
+    page = session.post(url, json={"sql": sql}, headers=headers, timeout=600).json()
+    rows = page["rowCount"]
+    while not page["done"]:
+        page = session.get(f"{url}/{page['nextBatchId']}", headers=headers, timeout=600).json()
+        rows += page["rowCount"]
+    return time.perf_counter() - started, rows
+
+
+def _mb(value: int) -> str:
+    return f"{value / 2**20:,.0f} MB"
+
+
+if __name__ == "__main__":
+    main()
