@@ -76,8 +76,9 @@ class AuthError(SalesforceError):
     """The OAuth token endpoint refused us (``error`` / ``error_description``)."""
 
     def __init__(self, error: str, description: str, *, status: int | None, body: str = "") -> None:
-        self.error = error
-        self.description = description
+        # Redacted like the message: a server may quote the request (form, assertion) back.
+        self.error = redact(error)
+        self.description = redact(description)
         super().__init__(
             f"OAuth {error}: {description}", status=status, error_code=error, body=body
         )
