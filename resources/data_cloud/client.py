@@ -100,7 +100,8 @@ class DataCloudClient:
         use_arrow = self.prefer_arrow if arrow is None else arrow
         first = self._submit(sql, use_arrow)
         schema = schema_from_metadata(first.get("metadata") or {})
-        return pa.RecordBatchReader.from_batches(schema, self._batches(first, schema, use_arrow))
+        batches = self._batches([first], schema, use_arrow)
+        return pa.RecordBatchReader.from_batches(schema, batches)
 
     def key_stats(self) -> KeyStats:
         row = _single_row(self.query_arrow(queries.key_stats_sql(self.obj)).read_all())
@@ -183,18 +184,21 @@ class DataCloudClient:
     # -- Query API V2 -------------------------------------------------------------------------
 
     def _batches(
-        self, first: Mapping[str, Any], schema: pa.Schema, arrow: bool
+        self, pages: list[dict[str, Any]], schema: pa.Schema, arrow: bool
     ) -> Iterator[pa.RecordBatch]:
-        page = first
-        query_id = str(first.get("queryId") or "")
+        """``pages`` holds the first page; it is emptied so no decoded page outlives its batches."""
+        page = pages.pop()
+        query_id = str(page.get("queryId") or "")
         delivered = 0
         while True:
             for batch in _page_batches(page, schema):
                 delivered += batch.num_rows
                 yield batch
             next_id = page.get("nextBatchId")
+            done = page.get("done") is True
+            page = {}  # let the decoded page go before the next one arrives
             # Tolerates an empty last page and a spurious done:false without a next id.
-            if page.get("done") is True or not next_id:
+            if done or not next_id:
                 return
             page = self._next_page(str(next_id), query_id, delivered, arrow)
 
