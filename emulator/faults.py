@@ -35,11 +35,13 @@ Named plans (``NAMED_PLANS``):
 - ``none``: no faults.
 - ``storm``: a bit of everything at once, tuned so a correct client (retrying idempotent calls
   with backoff, honouring Retry-After, renewing tokens, resubmitting lock failures and
-  unprocessed rows) still finishes: 3% 503, 1% 502, 1% 420 on every endpoint; 2% of GETs other
-  than Data Cloud's single-use batch reads dropped mid-response; 5% of calls 200 ms slower;
-  5% Data Cloud 429 with Retry-After 1; core tokens live 120 s and Data Cloud tokens 90 s;
-  0.5% UNABLE_TO_LOCK_ROW; jobs fail after 150,000 rows with the rest unprocessed; 1 retry per
-  internal batch; a 1 s queue delay; Data Cloud batch ids expire after 60 s unread.
+  unprocessed rows up to 3 times) still finishes: on idempotent core calls (GET/PUT/DELETE of
+  REST and Bulk) 3% 503, 1% 502, 1% 420 and 2% of GETs dropped mid-response; 5% of all calls
+  200 ms slower; 5% of Data Cloud query submissions 429 with Retry-After 1 (single-use batch
+  reads are never failed: a client cannot know it may repeat them); core tokens live 120 s and
+  Data Cloud tokens 90 s; 0.5% UNABLE_TO_LOCK_ROW; jobs go Failed after 200,000 rows with the
+  rest unprocessed (a job of up to 800,000 rows finishes within 3 resubmissions); 1 retry per
+  internal batch; a 1 s queue delay; Data Cloud batch ids expire after 120 s unread.
 """
 
 from __future__ import annotations
@@ -133,31 +135,42 @@ class FaultPlan:
         return body
 
 
+# Idempotent calls a client may repeat (not Data Cloud's single-use batch reads, not POST/PATCH).
+_RETRYABLE: Final[dict[str, Any]] = {
+    "methods": ["GET", "PUT", "DELETE"],
+    "endpoints": ["rest.*", "bulk.*", "datacloud.metadata"],
+}
+
 NAMED_PLANS: Final[dict[str, dict[str, Any]]] = {
     "none": {},
     "storm": {
         "seed": 1,
         "http": [
-            {"kind": "error", "status": 503, "rate": 0.03},
-            {"kind": "error", "status": 502, "rate": 0.01},
-            {"kind": "error", "status": 420, "rate": 0.01},
+            {"kind": "error", "status": 503, "rate": 0.03, **_RETRYABLE},
+            {"kind": "error", "status": 502, "rate": 0.01, **_RETRYABLE},
+            {"kind": "error", "status": 420, "rate": 0.01, **_RETRYABLE},
             {
                 "kind": "drop",
                 "rate": 0.02,
                 "methods": ["GET"],
-                "endpoints": ["oauth.*", "rest.*", "bulk.*", "datacloud.metadata"],
+                "endpoints": _RETRYABLE["endpoints"],
             },
             {"kind": "slow", "rate": 0.05, "delay_s": 0.2},
-            {"kind": "throttle", "rate": 0.05, "retry_after_s": 1},
+            {
+                "kind": "throttle",
+                "rate": 0.05,
+                "retry_after_s": 1,
+                "endpoints": ["datacloud.query"],
+            },
         ],
         "tokens": {"core_lifetime_s": 120, "datacloud_lifetime_s": 90},
         "ingest": {
             "lock_error_rate": 0.005,
-            "fail_after_rows": 150_000,
+            "fail_after_rows": 200_000,
             "batch_retries": 1,
             "queue_delay_s": 1.0,
         },
-        "datacloud": {"batch_idle_s": 60},
+        "datacloud": {"batch_idle_s": 120},
     },
 }
 
