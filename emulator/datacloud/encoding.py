@@ -105,7 +105,7 @@ class JsonRowsEncoder:
             cursor.close()
         one_list = pa.ListArray.from_arrays(pa.array([0, len(rows)], pa.int32()), rows)
         joined = pc.binary_join(one_list, ",")[0]
-        return joined.as_buffer().to_pybytes()
+        return bytes(joined.as_buffer().to_pybytes())
 
 
 def _slices(batch: pa.RecordBatch, rows: int = 8_192) -> list[pa.RecordBatch]:
@@ -133,7 +133,7 @@ def arrow_stream(batch: pa.RecordBatch) -> bytes:
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         if batch.num_rows:
             writer.write_batch(batch)
-    return sink.getvalue().to_pybytes()
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def arrow_stream_base64(batch: pa.RecordBatch) -> bytes:

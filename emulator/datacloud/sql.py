@@ -47,12 +47,13 @@ def plain_output_columns(
     expressions) as JSON numbers. ``None`` when the select list cannot be lined up with the
     output columns; the caller then decides by type.
     """
+    cursor = connection.cursor()  # the connection is shared between request threads
     try:
-        (tree_text,) = connection.execute("SELECT json_serialize_sql(?)", [sql]).fetchone() or (
-            None,
-        )
+        (tree_text,) = cursor.execute("SELECT json_serialize_sql(?)", [sql]).fetchone() or (None,)
     except duckdb.Error:
         return None
+    finally:
+        cursor.close()
     if not isinstance(tree_text, str):
         return None
     tree = json.loads(tree_text)

@@ -8,6 +8,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -508,3 +509,20 @@ def test_metadata_filters(dc: Tenant, params: dict[str, str], found: int) -> Non
 
     assert response.status_code == 200
     assert len(response.json()["metadata"]) == found
+
+
+def test_concurrent_readers_each_get_their_whole_result(
+    tenant: EmulatorServer, sorted_ids: list[str]
+) -> None:
+    def read(order: str) -> list[str]:
+        with requests.Session() as session:
+            session.trust_env = False
+            session.verify = str(tenant.ca_bundle)
+            reader = Tenant(tenant, session)
+            data = reader.rows(f'SELECT "ExternalId__c" FROM {TABLE} ORDER BY 1 {order}')
+            return [r[0] for r in data]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(read, ["ASC", "DESC", "ASC", "DESC"]))
+
+    assert results == [sorted_ids, sorted_ids[::-1]] * 2
