@@ -15,7 +15,8 @@ fixture_ranges = dg.DynamicPartitionsDefinition(name=PARTITIONS_DEF_NAME)
 
 
 class LoadConfig(dg.Config):
-    seconds: float = 3.0
+    # Long enough that runs overlap even when starting a run worker is slow (a busy CI machine).
+    seconds: float = 10.0
 
 
 @dg.asset(

@@ -102,6 +102,17 @@ class DagsterGraphQL:
         statuses = data["instance"]["daemonHealth"]["allDaemonStatuses"]
         return all(s["healthy"] for s in statuses if s["required"])
 
+    def pool_settings(self, pool: str) -> dict[str, Any]:
+        """The instance's pool config and this pool's limit, as the UI's Concurrency page shows them."""
+        data = self.execute(
+            """query($p: String) { instance {
+                 poolConfig { poolGranularity defaultPoolLimit }
+                 runQueueConfig { maxConcurrentRuns }
+                 concurrencyLimit(concurrencyKey: $p) { limit usingDefaultLimit } } }""",
+            {"p": pool},
+        )
+        return dict(data["instance"])
+
     # --- launching (what the UI buttons send) ---------------------------------------------
 
     def _repository(self) -> dict[str, str]:
@@ -175,6 +186,28 @@ class DagsterGraphQL:
             {"id": backfill_id},
         )
         return str(data["partitionBackfillOrError"]["status"])
+
+    def sensor_dry_run_partition_keys(self, name: str, partitions_def: str) -> list[str]:
+        """Keys the sensor would add on its next tick (the UI's "Test sensor"), without a tick."""
+        data = self.execute(
+            """mutation($s: SensorSelector!) { sensorDryRun(selectorData: $s) {
+                 __typename ... on DryRunInstigationTick { evaluationResult {
+                   skipReason error { message }
+                   dynamicPartitionsRequests { partitionKeys partitionsDefName type } } }
+                 ... on PythonError { message } } }""",
+            {"s": {**self._repository(), "sensorName": name}},
+        )
+        result = data["sensorDryRun"]
+        if result["__typename"] != "DryRunInstigationTick" or result["evaluationResult"]["error"]:
+            raise GraphQLError(f"sensorDryRun: {result}")
+        keys: list[str] = []
+        for request in result["evaluationResult"]["dynamicPartitionsRequests"] or []:
+            if (
+                request["partitionsDefName"] == partitions_def
+                and request["type"] == "ADD_PARTITIONS"
+            ):
+                keys += request["partitionKeys"]
+        return keys
 
     def start_schedule(self, name: str) -> str:
         data = self.execute(

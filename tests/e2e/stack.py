@@ -99,6 +99,8 @@ def instance_env(postgres: PostgresCluster, db_name: str, home: Path) -> dict[st
             "DAGSTER_PG_PASSWORD": PG_PASSWORD,
             "DAGSTER_PG_DB": db_name,
             "PYTHONUNBUFFERED": "1",
+            # Starting a run worker on a saturated 2-core CI box can exceed the 60 s default.
+            "DAGSTER_GRPC_TIMEOUT_SECONDS": "180",
         }
     )
     return env

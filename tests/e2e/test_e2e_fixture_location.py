@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.e2e.browser import materialize_one_partition
 from tests.e2e.fixture_location import PARTITIONS_DEF_NAME, POOL
+from tests.e2e.graphql_client import RunInfo
 from tests.e2e.observe import (
     all_finished,
     latest_run_per_partition,
@@ -31,9 +35,11 @@ def add_partitions(stack: DagsterStack, keys: list[str]) -> None:
         stack.graphql.add_dynamic_partition(PARTITIONS_DEF_NAME, key)
 
 
-def test_pool_limit_is_set_by_the_documented_cli_step(stack: DagsterStack) -> None:
-    shown = stack.dagster_cli("instance", "concurrency", "get", POOL).stdout
-    assert f"{POOL}" in shown and str(POOL_LIMIT) in shown
+def test_instance_runs_on_the_deploy_config_with_the_cli_pool_limit(stack: DagsterStack) -> None:
+    settings = stack.graphql.pool_settings(POOL)
+    assert settings["poolConfig"]["poolGranularity"] == "run"
+    assert settings["runQueueConfig"]["maxConcurrentRuns"] == 20
+    assert settings["concurrencyLimit"] == {"limit": POOL_LIMIT, "usingDefaultLimit": False}
 
 
 def test_backfill_runs_every_partition_never_more_than_pool_limit_at_once(
@@ -43,7 +49,7 @@ def test_backfill_runs_every_partition_never_more_than_pool_limit_at_once(
     add_partitions(stack, keys)
     backfill_id = stack.graphql.launch_backfill(ASSET, keys)
 
-    def backfill_runs() -> list:
+    def backfill_runs() -> list[RunInfo]:
         return [
             run for run in stack.graphql.runs() if run.tags.get("dagster/backfill") == backfill_id
         ]
@@ -52,7 +58,7 @@ def test_backfill_runs_every_partition_never_more_than_pool_limit_at_once(
         runs = backfill_runs()
         return len(runs) == len(keys) and all_finished(runs)
 
-    samples = wait_sampling(stack, finished, 240, "the backfill's runs to finish")
+    samples = wait_sampling(stack, finished, 420, "the backfill's runs to finish")
 
     runs = backfill_runs()
     assert {run.partition for run in runs} == set(keys)
@@ -72,7 +78,7 @@ def test_killed_run_worker_is_retried_by_the_daemon_and_succeeds(stack: DagsterS
     key = "crash-00"
     add_partitions(stack, [key])
     run_id = stack.graphql.launch_partition_run(
-        ASSET, key, run_config={"ops": {"fixture_load": {"config": {"seconds": 6.0}}}}
+        ASSET, key, run_config={"ops": {"fixture_load": {"config": {"seconds": 20.0}}}}
     )
     wait_until(
         lambda: (
@@ -101,3 +107,23 @@ def test_killed_run_worker_is_retried_by_the_daemon_and_succeeds(stack: DagsterS
     assert retry.status == "SUCCESS"
     assert retry.retry_number == 1
     assert retry.parent_run_id == run_id
+
+
+def test_browser_materialize_one_partition_succeeds(
+    stack: DagsterStack, artifacts_dir: Path
+) -> None:
+    key = "browser-00"
+    add_partitions(stack, ["browser-decoy", key])
+    screenshot = artifacts_dir / "fixture_location" / "materialize-one-partition.png"
+
+    materialize_one_partition(stack.url, ASSET, key, screenshot)
+
+    def finished_run() -> RunInfo | None:
+        runs = [run for run in stack.graphql.runs() if run.partition == key]
+        return runs[0] if runs and all_finished(runs) else None
+
+    run = wait_until(finished_run, 180, "the browser-launched run", 1.0, stack.children)
+    assert run.status == "SUCCESS"
+    assert run.tags.get("dagster/partition") == key
+    assert not [run for run in stack.graphql.runs() if run.partition == "browser-decoy"]
+    assert screenshot.stat().st_size > 0
