@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
@@ -312,7 +312,7 @@ def _listing_offset(locator: str | None) -> int:
     return int(offset)
 
 
-def _read_limited(stream: BinaryIO, limit: int) -> bytes:
+def _read_limited(stream: IO[bytes], limit: int) -> bytes:
     """Read at most ``limit`` bytes (the caller passes max+1 to detect an oversized body)."""
     chunks: list[bytes] = []
     remaining = limit

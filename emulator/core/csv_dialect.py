@@ -96,10 +96,15 @@ def _parse_rows(body: bytes, header: list[str], delimiter: ColumnDelimiter) -> p
 
 
 def row_numbers(count: int) -> pa.Array:
-    """0..count-1 as int64, built from a buffer: ``pa.array`` on numpy or ``range`` imports
-    pandas, which costs seconds on a cold start."""
-    values = np.arange(count, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(values)])
+    """0..count-1 as int64."""
+    return int64_array(np.arange(count, dtype=np.int64))
+
+
+def int64_array(values: np.ndarray) -> pa.Array:
+    """A numpy int64 vector as an Arrow array, built from its buffer: ``pa.array`` on numpy or
+    ``range`` imports pandas, which costs seconds on a cold start."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 def bool_array(mask: np.ndarray) -> pa.Array:

@@ -207,7 +207,7 @@ class IngestBackend:
             self.process(job)
         return job
 
-    def upload(self, job_id: str, data_length: int | None, read: Any) -> None:
+    def upload(self, job_id: str, data_length: int | None, read: Callable[[int], bytes]) -> None:
         """Take the job's single upload; ``read()`` returns the body (called only when allowed)."""
         job = self.get(job_id)
         limit = self.settings.max_upload_bytes

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from emulator.core import schema
-from emulator.core.csv_dialect import ROW_NUMBER, CsvRejected, bool_array
+from emulator.core.csv_dialect import ROW_NUMBER, CsvRejected, bool_array, int64_array
 from emulator.core.schema import Field, FieldType
 from emulator.store import Store
 from resources.salesforce.protocol import NULL_VALUE
@@ -42,6 +42,9 @@ SEVERAL_MATCHES = "DUPLICATE_EXTERNAL_ID"  # placeholder until the matching Ids 
 # Output columns of ``validate`` and ``write``.
 KEY = "__key"
 PRE_ERROR = "__pre_error"
+FIRST = "__first"
+MISSING_ON_CREATE = "__missing_on_create"
+MISSING_ON_UPDATE = "__missing_on_update"
 LOCK = "__lock"
 RESULT_ID = "__id"
 RESULT_CREATED = "__created"
@@ -127,20 +130,51 @@ class OpportunityTable:
             *[_length_error(c) for c in columns],
             *[_picklist_error(c) for c in columns],
         ]
+        required = [f for f in schema.FIELDS if f.required_on_create]
+        present = {c.field.name: c for c in columns}
+        on_create = ", ".join(_missing_on_create(present.get(f.name), f) for f in required)
+        on_update = ", ".join(_nulled_on_update(present.get(f.name), f) for f in required)
         sql = f"""
             SELECT CASE WHEN {blank} THEN NULL
                         ELSE {key_sql(raw_key, self.case_sensitive)} END AS {KEY},
-                   coalesce({", ".join(_non_null(checks))}) AS {PRE_ERROR}
+                   coalesce({", ".join(_non_null(checks))}) AS {PRE_ERROR},
+                   nullif(concat_ws(', ', {on_create}), '') AS {MISSING_ON_CREATE},
+                   nullif(concat_ws(', ', {on_update}), '') AS {MISSING_ON_UPDATE}
             FROM incoming
         """  # noqa: S608
         with self._cursor_with(incoming=rows) as cur:
-            checked = cur.sql(sql).to_arrow_table()
-        keys = checked[KEY].combine_chunks()
+            checked = cur.sql(sql).to_arrow_table().combine_chunks()
+        keys = checked[KEY].chunk(0) if checked[KEY].num_chunks else pa.array([], pa.string())
         errors = checked[PRE_ERROR].combine_chunks()
+        later = self._later_occurrences(rows[ROW_NUMBER], keys)
+        first = pc.and_(pc.invert(later), pc.is_valid(keys))
         if external_id is not None:
             raw = rows[_column_for(columns, external_id).source]
-            errors = _with_duplicate_errors(keys, errors, raw)
-        return rows.append_column(KEY, keys).append_column(PRE_ERROR, errors)
+            errors = _with_duplicate_errors(later, errors, raw)
+        return (
+            rows.append_column(KEY, keys)
+            .append_column(FIRST, first)
+            .append_column(PRE_ERROR, errors)
+            .append_column(MISSING_ON_CREATE, checked[MISSING_ON_CREATE])
+            .append_column(MISSING_ON_UPDATE, checked[MISSING_ON_UPDATE])
+        )
+
+    def _later_occurrences(self, row_numbers: pa.ChunkedArray, keys: pa.Array) -> pa.Array:
+        """True where a key already appeared on an earlier row (found with a DuckDB hash
+        aggregate: cheaper than hashing every string again in Arrow)."""
+        narrow = pa.table({ROW_NUMBER: row_numbers, KEY: keys})
+        with self._cursor_with(incoming=narrow) as cur:
+            later_rows = cur.sql(
+                f"""
+                WITH repeated AS (
+                    SELECT {KEY}, min({ROW_NUMBER}) AS __first_row FROM incoming
+                    WHERE {KEY} IS NOT NULL GROUP BY {KEY} HAVING count(*) > 1
+                )
+                SELECT i.{ROW_NUMBER} FROM incoming i JOIN repeated r ON i.{KEY} = r.{KEY}
+                WHERE i.{ROW_NUMBER} <> r.__first_row
+                """  # noqa: S608
+            ).to_arrow_table()
+        return _mask_at(narrow, later_rows[ROW_NUMBER])
 
     def write(self, batch: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
         """Match, finish validation, and insert/update one batch; returns the per-row outcome
@@ -152,7 +186,7 @@ class OpportunityTable:
         with self.store.write_lock, self._cursor_with(incoming=batch) as cur:
             cur.begin()
             try:
-                judged = cur.sql(self._outcome_sql(columns, external_id)).to_arrow_table()
+                judged = _judge(batch, self._matches(cur, external_id))
                 judged = self._explain_several_matches(cur, judged, external_id)
                 outcome = self._with_new_ids(cur, judged).drop_columns([KEY])
                 staged = batch
@@ -221,47 +255,20 @@ class OpportunityTable:
         self._next_id += count
         return first
 
-    def _outcome_sql(self, columns: list[Column], external_id: str | None) -> str:
-        key_field = external_id or schema.EXTERNAL_ID_FIELD
-        field_key = key_sql(f'o."{key_field}"', self.case_sensitive)
-        required = [f for f in schema.FIELDS if f.required_on_create]
-        present = {c.field.name: c for c in columns}
-        missing_on_create = [_missing_on_create(present.get(f.name), f) for f in required]
-        missing_on_update = [_nulled_on_update(present.get(f.name), f) for f in required]
-        missing_list = (
-            f"CASE WHEN m.__n IS NULL THEN concat_ws('{{sep}}', {', '.join(missing_on_create)}) "
-            f"ELSE concat_ws('{{sep}}', {', '.join(missing_on_update)}) END"
-        )
-        names = missing_list.replace("{sep}", ", ")
-        fields = missing_list.replace("{sep}", ",")
-        lock_target = f"coalesce(m.__id, '{LOCK_PARENT_ID}')"
-        locked = (
-            "'UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record or 200 "
-            f"records: ' || {lock_target} || ':--'"
-        )
-        error = f"""coalesce(
-            i.{PRE_ERROR},
-            CASE WHEN m.__n > 1 THEN '{SEVERAL_MATCHES}' END,
-            CASE WHEN ({names}) <> '' THEN 'REQUIRED_FIELD_MISSING:Required fields are missing: ['
-                || ({names}) || ']:' || ({fields}) || ' --' END,
-            CASE WHEN i.{LOCK} THEN {locked} END)"""
-        return f"""
-            WITH matches AS (
-                SELECT k.{KEY}, count(*) AS __n, min(o."Id") AS __id
-                FROM (SELECT DISTINCT {KEY} FROM incoming WHERE {KEY} IS NOT NULL) k
-                JOIN "{schema.OBJECT_NAME}" o ON {field_key} = k.{KEY}
-                GROUP BY k.{KEY}
-            ), judged AS (
-                SELECT i.{ROW_NUMBER}, i.{KEY}, m.__n, CASE WHEN m.__n = 1 THEN m.__id END AS __existing,
-                       {error} AS {RESULT_ERROR}
-                FROM incoming i LEFT JOIN matches m ON i.{KEY} = m.{KEY}
-            )
-            SELECT {ROW_NUMBER}, {KEY},
-                   __existing AS {RESULT_ID},
-                   __n IS NULL AS {RESULT_CREATED},
-                   {RESULT_ERROR}
-            FROM judged ORDER BY {ROW_NUMBER}
-        """  # noqa: S608
+    def _matches(self, cur: duckdb.DuckDBPyConnection, external_id: str | None) -> pa.Table:
+        """Existing records per row (first occurrences of a key only): ``__row``, ``__n``
+        matches, lowest ``__id``. Rows without a match are absent."""
+        if external_id is None:
+            return _empty_matches()
+        field_key = key_sql(f'o."{external_id}"', self.case_sensitive)
+        return cur.sql(
+            f"""
+            SELECT i.{ROW_NUMBER}, count(*) AS __n, min(o."Id") AS __id
+            FROM incoming i JOIN "{schema.OBJECT_NAME}" o ON {field_key} = i.{KEY}
+            WHERE i.{FIRST}
+            GROUP BY i.{ROW_NUMBER}
+            """  # noqa: S608
+        ).to_arrow_table()
 
     @contextmanager
     def _cursor_with(self, **tables: pa.Table) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -275,16 +282,78 @@ class OpportunityTable:
                     cur.unregister(name)
 
 
-def _with_duplicate_errors(keys: pa.Array, errors: pa.Array, raw: pa.ChunkedArray) -> pa.Array:
+def _positions(batch: pa.Table, row_numbers: pa.ChunkedArray) -> np.ndarray:
+    """Where the given ``__row`` values sit in ``batch`` (a contiguous slice of the upload)."""
+    base = batch[ROW_NUMBER][0].as_py() if batch.num_rows else 0
+    return row_numbers.to_numpy() - base  # type: ignore[no-any-return]
+
+
+def _mask_at(batch: pa.Table, row_numbers: pa.ChunkedArray) -> pa.Array:
+    mask = np.zeros(batch.num_rows, dtype=bool)
+    mask[_positions(batch, row_numbers)] = True
+    return bool_array(mask)
+
+
+def _with_duplicate_errors(later: pa.Array, errors: pa.Array, raw: pa.ChunkedArray) -> pa.Array:
     """Every occurrence of a key after its first (in upload order) fails ``DUPLICATE_VALUE``."""
-    firsts = pc.index_in(pc.unique(keys), value_set=keys).to_numpy(zero_copy_only=False)
-    later = np.ones(len(keys), dtype=bool)
-    later[firsts[firsts >= 0]] = False
-    duplicate = pc.and_(bool_array(later), pc.is_valid(keys))
+    duplicate = later
     message = pc.binary_join_element_wise(
         "DUPLICATE_VALUE:Duplicate external id specified: ", raw, ":--", ""
     )
     return pc.if_else(pc.and_(duplicate, pc.is_null(errors)), message, errors)
+
+
+def _empty_matches() -> pa.Table:
+    return pa.table(
+        {
+            ROW_NUMBER: pa.array([], pa.int64()),
+            "__n": pa.array([], pa.int64()),
+            "__id": pa.array([], pa.string()),
+        }
+    )
+
+
+def _judge(batch: pa.Table, matches: pa.Table) -> pa.Table:
+    """Per row: the matched record, create or update, and the error (first problem wins)."""
+    index = np.full(batch.num_rows, -1, dtype=np.int64)
+    index[_positions(batch, matches[ROW_NUMBER])] = np.arange(matches.num_rows)
+    nullable_index = pc.if_else(bool_array(index >= 0), int64_array(index), None)
+    count = pc.take(matches["__n"].combine_chunks(), nullable_index)
+    matched_id = pc.take(matches["__id"].combine_chunks(), nullable_index)
+    created = pc.is_null(count)
+    existing = pc.if_else(pc.equal(count, 1), matched_id, pa.scalar(None, pa.string()))
+    several = pc.if_else(
+        pc.fill_null(pc.greater(count, 1), False), SEVERAL_MATCHES, pa.scalar(None, pa.string())
+    )
+    missing = pc.if_else(created, batch[MISSING_ON_CREATE], batch[MISSING_ON_UPDATE])
+    required = pc.binary_join_element_wise(
+        "REQUIRED_FIELD_MISSING:Required fields are missing: [",
+        missing,
+        "]:",
+        pc.replace_substring(missing, ", ", ","),
+        " --",
+        "",
+    )
+    locked_by = pc.coalesce(existing, LOCK_PARENT_ID)
+    locked = pc.if_else(
+        batch[LOCK],
+        pc.binary_join_element_wise(
+            "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record or 200 records: ",
+            locked_by,
+            ":--",
+            "",
+        ),
+        pa.scalar(None, pa.string()),
+    )
+    return pa.table(
+        {
+            ROW_NUMBER: batch[ROW_NUMBER],
+            KEY: batch[KEY],
+            RESULT_ID: existing,
+            RESULT_CREATED: created,
+            RESULT_ERROR: pc.coalesce(batch[PRE_ERROR], several, required, locked),
+        }
+    )
 
 
 def _column_for(columns: list[Column], field_name: str) -> Column:
