@@ -213,7 +213,13 @@ def _never_sent(exc: requests.RequestException) -> bool:
 def _transient(exc: requests.RequestException) -> bool:
     if isinstance(exc, requests.exceptions.SSLError):
         return False  # a certificate problem does not heal by retrying
-    return isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout)
+    # ChunkedEncodingError: the connection dropped mid-response (not a ConnectionError subclass).
+    return isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.Timeout
+        | requests.exceptions.ChunkedEncodingError,
+    )
 
 
 _SECRET_PATTERNS: Final = (
