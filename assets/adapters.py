@@ -1,9 +1,7 @@
-"""The one place that knows the shapes of the pure core (``assets/``) and of the resources.
+"""Glue between the pure core (``assets/``), the resources and the Dagster shell.
 
-The pure core is imported inside the functions, so the code location loads on its own.
-
-The asset, checks and sensors call these small functions, so a change in a neighbour's interface is
-a change here only.
+The asset, checks, sensors and the ``sfload`` CLI call these small functions, so the shapes of the
+pure core and of the resources' return values are known here only.
 """
 
 from __future__ import annotations
@@ -16,32 +14,31 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import MetadataValue
 
+from assets import keys, plan, preflight
 from assets.dead_letter import KIND_QUARANTINED, dead_letter_table
 from assets.dead_letter import SCHEMA as DEAD_LETTER_SCHEMA
+from assets.mapping import MESSAGE_COLUMN, OPPORTUNITY_MAPPING, REASON_COLUMN
+from assets.preflight import AmbiguousKeys
+from assets.ranges import KeyRange, in_range_mask
+from assets.reconcile import Reconciliation, explanations_table, reconcile
 from resources.data_cloud import DataCloudClient
 from resources.salesforce import soql
-from resources.salesforce.bulk import (
-    IngestReport,
-    IngestSettings,
-    JobOutcome,
-    ObjectSpec,
-)
+from resources.salesforce.bulk import IngestReport, IngestSettings, JobOutcome, ObjectSpec
 from resources.salesforce.resource import SalesforceResource
 
 Source = DataCloudClient
 Target = SalesforceResource
-AmbiguousKeys = Any
 
-KeyRange = Any  # assets.ranges.KeyRange (the pure core is imported where used)
+__all__ = ["AmbiguousKeys", "JobOutcome", "KeyRange", "Source", "Target"]
 
-__all__ = ["JobOutcome"]
+MAPPING = OPPORTUNITY_MAPPING
 
 
 def spec() -> ObjectSpec:
-    from assets import mapping
-
     return ObjectSpec(
-        object_name=mapping.SALESFORCE_OBJECT, external_id_field=mapping.EXTERNAL_ID_FIELD
+        object_name=MAPPING.target_object,
+        external_id_field=MAPPING.external_id_field,
+        operation=MAPPING.operation,
     )
 
 
@@ -49,42 +46,54 @@ def spec() -> ObjectSpec:
 
 
 def range_of_key(key: str) -> KeyRange:
-    from assets import keys
-
-    return keys.decode_key(key)
+    return keys.key_to_range(key)
 
 
-def ranges_of_keys(keys: Sequence[str]) -> list[KeyRange]:
-    return [range_of_key(k) for k in sorted(keys)]
+def key_of_range(key_range: KeyRange) -> str:
+    return keys.range_to_key(key_range)
+
+
+def ranges_of_keys(partition_keys: Sequence[str]) -> list[KeyRange]:
+    """Ranges in key order (which is range order)."""
+    return [range_of_key(k) for k in sorted(partition_keys)]
 
 
 def plan_keys(
-    source: Source, current_keys: Sequence[str], target_partitions: int = 10
+    source: Source,
+    current_keys: Sequence[str],
+    target_partitions: int = plan.DEFAULT_TARGET_PARTITIONS,
 ) -> list[str]:
-    """Tomorrow's keys: yesterday's unless a range crossed a size bound (the plan decides)."""
-    from assets import keys, plan
-
-    ranges = ranges_of_keys(current_keys)
-    counts = count_source_ranges(source, current_keys) if ranges else []
+    """Today's keys: yesterday's unless a range crossed a size bound (``assets.plan`` decides)."""
+    fractions = plan.sketch_fractions(target_partitions)
+    quantiles = tuple(q for q in source.quantile_boundaries(fractions) if q is not None)
+    previous = ranges_of_keys(current_keys)
+    if previous:
+        previous_rows = count_source_ranges(source, current_keys)
+        total = sum(previous_rows)
+    else:
+        previous_rows, total = None, source.key_stats().row_count
+    sketch = plan.KeySketch(total_rows=total, quantiles=tuple(sorted(quantiles)))
     planned = plan.plan_ranges(
-        previous=ranges,
-        counts=counts,
-        quantiles=lambda fractions: source.quantile_boundaries(fractions),
+        sketch,
         target_partitions=target_partitions,
+        previous=previous or None,
+        previous_rows=previous_rows,
     )
-    return [keys.encode_key(r) for r in planned]
+    return planned.keys
 
 
 # -- sessions -----------------------------------------------------------------------------------
 
 
 def source_client(data_cloud: Any) -> Source:
-    return data_cloud.client
+    client: Source = data_cloud.client
+    return client
 
 
 def target_client(salesforce: Any) -> Target:
     """The resource itself: it exposes upsert, bulk_query, count and limits."""
-    return salesforce
+    target: Target = salesforce
+    return target
 
 
 @contextmanager
@@ -117,13 +126,13 @@ def rows_per_job(salesforce: Any) -> int:
 # -- counts -------------------------------------------------------------------------------------
 
 
-def count_source_ranges(source: Source, keys: Sequence[str]) -> list[int]:
-    """Per-range counts in ONE query (boundaries are the lower bounds of all but the first)."""
-    ranges = ranges_of_keys(keys)
+def count_source_ranges(source: Source, partition_keys: Sequence[str]) -> list[int]:
+    """Rows per range of a tiling, in key order, in ONE query (NULL keys count in the first)."""
+    ranges = ranges_of_keys(partition_keys)
     if not ranges:
         return []
-    boundaries = [r.lo for r in ranges[1:]]
-    return source.count_ranges([b for b in boundaries if b is not None])
+    boundaries = [r.lo for r in ranges[1:] if r.lo is not None]
+    return source.count_ranges(boundaries)
 
 
 def count_range(source: Source, key_range: KeyRange) -> int:
@@ -136,13 +145,14 @@ def count_target_range(target: Target, key: str) -> int:
     """Approximate: SOQL compares strings case-insensitively, so this only triggers a load; the
     exact verdict is the check's read-back by key."""
     r = range_of_key(key)
-    where = [f"{spec().external_id_field} != null"]
+    field = spec().external_id_field
+    where = [f"{field} != null"]
     if r.lo is not None:
-        where.append(f"{spec().external_id_field} >= {soql.quote_string(r.lo)}")
+        where.append(f"{field} >= {soql.quote_string(r.lo)}")
     if r.hi is not None:
-        where.append(f"{spec().external_id_field} < {soql.quote_string(r.hi)}")
-    soql_text = f"SELECT COUNT() FROM {spec().object_name} WHERE {' AND '.join(where)}"  # noqa: S608 - literals quoted above
-    return target.count(soql_text)
+        where.append(f"{field} < {soql.quote_string(r.hi)}")
+    text = f"SELECT COUNT() FROM {spec().object_name} WHERE {' AND '.join(where)}"  # noqa: S608 - literals quoted above
+    return target.count(text)
 
 
 def limits(target: Target) -> dict[str, dict[str, int]]:
@@ -160,50 +170,36 @@ def source_api_calls(source: Source) -> int:
 
 
 def ambiguous_keys(source: Source, key_range: KeyRange) -> AmbiguousKeys:
-    from assets import preflight
-
-    return preflight.find_ambiguous_keys(iter(source.ids(key_range.lo, key_range.hi)))
+    """Duplicate and case-duplicate keys of the whole range, from one pass over its ids."""
+    reader = source.ids(key_range.lo, key_range.hi)
+    return preflight.find_ambiguous_keys(batch.column(0) for batch in reader)
 
 
 def source_rows(source: Source, key_range: KeyRange, after: str | None) -> Iterator[pa.RecordBatch]:
-    from assets import mapping
-
-    yield from source.rows(key_range.lo, key_range.hi, after=after, columns=mapping.SOURCE_COLUMNS)
+    yield from source.rows(key_range.lo, key_range.hi, after=after, columns=MAPPING.source_columns)
 
 
 def batch_ids(batch: pa.RecordBatch) -> pa.Array:
-    from assets import mapping
-
-    return batch.column(batch.schema.get_field_index(mapping.SOURCE_KEY)).cast(pa.string())
+    return batch.column(MAPPING.key_column).cast(pa.string())
 
 
 def preflight_and_map(
     batch: pa.RecordBatch, key_range: KeyRange, ambiguous: AmbiguousKeys
 ) -> tuple[pa.RecordBatch, pa.Table]:
-    """(rows ready to send, quarantined rows in dead-letter schema, in source order)."""
-    from assets import mapping, preflight
-
-    clean, held = preflight.split_batch(batch, ambiguous, key_range)
-    mapped, unmappable = mapping.map_batch(clean)
-    return mapped, _sorted_by_id(_quarantine_table(held, unmappable))
+    """(rows ready to send, quarantined rows in the dead-letter schema)."""
+    ready, held = preflight.prepare_batch(batch, ambiguous, key_range, mapping=MAPPING)
+    return ready, quarantine_table(held)
 
 
-def _quarantine_table(*parts: Any) -> pa.Table:
-    from assets import preflight
-
-    tables = [preflight.as_dead_letter(p) for p in parts if p is not None]
-    tables = [
-        dead_letter_table(t["external_id"], KIND_QUARANTINED, t["code"], t["message"])
-        for t in tables
-        if t.num_rows
-    ]
-    return pa.concat_tables(tables) if tables else DEAD_LETTER_SCHEMA.empty_table()
-
-
-def _sorted_by_id(table: pa.Table) -> pa.Table:
-    if table.num_rows < 2:
-        return table
-    return table.take(pc.sort_indices(table, sort_keys=[("external_id", "ascending")]))
+def quarantine_table(held: pa.RecordBatch) -> pa.Table:
+    if held.num_rows == 0:
+        return DEAD_LETTER_SCHEMA.empty_table()
+    return dead_letter_table(
+        held.column(MAPPING.key_column).cast(pa.string()),
+        KIND_QUARANTINED,
+        held.column(REASON_COLUMN),
+        held.column(MESSAGE_COLUMN),
+    )
 
 
 def upsert(
@@ -240,52 +236,48 @@ def rejected_dead_letter(report: IngestReport) -> pa.Table:
 # -- read-back and reconciliation --------------------------------------------------------------
 
 
-def source_ids(source: Source, key_range: KeyRange) -> pa.Array:
+def source_ids(source: Source, key_range: KeyRange) -> pa.ChunkedArray:
     table = source.ids(key_range.lo, key_range.hi).read_all()
-    return table.column(0).combine_chunks().cast(pa.string())
+    return table.column(0).cast(pa.string())
 
 
 def target_ids(target: Target, key_range: KeyRange) -> pa.Array:
-    """Every ExternalId in Salesforce, then the range by the one comparator (code-point order):
-    a SOQL range would compare case-insensitively and could miss ids."""
+    """Every ExternalId in Salesforce (a SOQL range would compare case-insensitively and could
+    miss ids); ``reconcile`` applies the range with the one comparator."""
     field = spec().external_id_field
-    batches = list(
-        target.bulk_query(f"SELECT {field} FROM {spec().object_name} WHERE {field} != null")  # noqa: S608
-    )
+    text = f"SELECT {field} FROM {spec().object_name} WHERE {field} != null"  # noqa: S608 - no literals
+    batches = list(target.bulk_query(text))
     if not batches:
         return pa.array([], pa.string())
-    ids = pa.Table.from_batches(batches).column(field).combine_chunks().cast(pa.string())
-    mask = pa.array([True] * len(ids))
-    if key_range.lo is not None:
-        mask = pc.and_(mask, pc.greater_equal(ids, pa.scalar(key_range.lo)))
-    if key_range.hi is not None:
-        mask = pc.and_(mask, pc.less(ids, pa.scalar(key_range.hi)))
-    return ids.filter(mask)
+    ids = pa.Table.from_batches(batches).column(field).cast(pa.string())
+    return ids.combine_chunks()
 
 
-def reconcile_range(source: pa.Array, target: pa.Array, explained: pa.Table) -> Any:
-    from assets import reconcile
-
-    return reconcile.reconcile(source, target, explained=explained)
+def in_range(ids: pa.Array, key_range: KeyRange) -> pa.Array:
+    return ids.filter(pc.fill_null(in_range_mask(ids, key_range), False))
 
 
-def unexplained_missing(result: Any) -> int:
-    return int(result.missing_unexplained)
+def reconcile_range(
+    source: pa.ChunkedArray | pa.Array,
+    target: pa.Array,
+    key_range: KeyRange,
+    dead_letter: pa.Table,
+    sample_size: int,
+) -> Reconciliation:
+    """By key, exact whatever the case; missing ids with a dead-letter row are explained."""
+    explained = explanations_table(dead_letter["external_id"], dead_letter["code"])
+    return reconcile(
+        source,
+        target,
+        key_range=key_range,
+        explanations=explained,
+        sample_size=sample_size,
+    )
 
 
-def reconciliation_metadata(result: Any, sample_size: int) -> dict[str, Any]:
-    """Counts always; samples as JSON lists (ids only, never other field values)."""
+def reconciliation_metadata(result: Reconciliation) -> dict[str, Any]:
+    """Counts as numbers; samples and per-reason counts as JSON (ids only, no field values)."""
     return {
-        "source_ids": int(result.source_count),
-        "target_ids": int(result.target_count),
-        "missing": int(result.missing_count),
-        "missing_explained": int(result.missing_explained),
-        "missing_unexplained": int(result.missing_unexplained),
-        "extra": int(result.extra_count),
-        "case_collisions": int(result.case_collision_count),
-        "missing_sample": MetadataValue.json(list(result.missing_sample)[:sample_size]),
-        "extra_sample": MetadataValue.json(list(result.extra_sample)[:sample_size]),
-        "case_collision_sample": MetadataValue.json(
-            list(result.case_collision_sample)[:sample_size]
-        ),
+        name: value if isinstance(value, int) else MetadataValue.json(value)
+        for name, value in result.as_metadata().items()
     }

@@ -47,12 +47,11 @@ def no_missing_records(
     target = adapters.target_ids(adapters.target_client(salesforce), key_range)
     loaded = latest_materialization_metadata(context.instance, partition)
     explained = read_dead_letter(loaded.get("dead_letter_file") or None)
-    result = adapters.reconcile_range(source, target, explained)
-    metadata = adapters.reconciliation_metadata(result, SAMPLE_SIZE)
+    result = adapters.reconcile_range(source, target, key_range, explained, SAMPLE_SIZE)
     return dg.AssetCheckResult(
-        passed=adapters.unexplained_missing(result) == 0,
+        passed=result.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata=metadata,
+        metadata=adapters.reconciliation_metadata(result),
     )
 
 
