@@ -104,63 +104,77 @@ def reconcile(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
 ) -> Reconciliation:
     """Compare a range's source ids with the target ids, by key (see the module doc)."""
-    source = _as_strings(source_ids)
-    source_rows = len(source)
-    source = _present(source)
-    blank_source_rows = source_rows - len(source)
+    source = _present(_as_strings(source_ids))
+    blank_source_rows = len(source_ids) - len(source)
     if key_range is not None:
         source = source.filter(pc.fill_null(in_range_mask(source, key_range), False))
     key_of: KeyOf = _identity if case_sensitive else fold_case
+    source_key = key_of(source)
+    # Few hash passes over the big sides (they dominate at millions of ids): one per side to
+    # find its distinct keys, one to match them; everything else works on small subsets.
+    source_counts = pc.value_counts(source_key)
+    source_keys = source_counts.field("values")
+    repeated_keys = source_keys.filter(pc.greater(source_counts.field("counts"), 1))
 
-    source_unique = pc.unique(source)
-    source_keys = pc.unique(key_of(source_unique))
-
-    target = pc.unique(_present(_as_strings(target_ids)))
+    target = _present(_as_strings(target_ids))
     target_key = key_of(target)
-    if key_range is None:  # the caller's target ids are the range's
-        belongs = pc.is_valid(target)
-    else:
+    if key_range is not None:
         belongs = pc.or_(
-            pc.is_in(target_key, value_set=source_keys),
             pc.fill_null(in_range_mask(target, key_range), False),
+            pc.is_in(target_key, value_set=source_keys),
         )
-    target_keys = pc.unique(target_key.filter(belongs))
+        target, target_key = target.filter(belongs), target_key.filter(belongs)
+    target_keys = pc.unique(target_key)
 
     found = pc.is_in(source_keys, value_set=target_keys)
+    matched = pc.sum(found).as_py() or 0
     missing_keys = _sorted(source_keys.filter(pc.invert(found)))
-    extra_keys = target_keys.filter(pc.invert(pc.is_in(target_keys, value_set=source_keys)))
+    extra = len(target_keys) - matched  # both sides are sets of keys
     reasons = _reasons_for(missing_keys, explanations, key_of)
     explained = pc.is_valid(reasons)
     unexplained_keys = missing_keys.filter(pc.invert(explained))
     collisions = (
-        _case_collisions(source_unique) if not case_sensitive else pa.array([], pa.string())
+        pa.array([], pa.string())
+        if case_sensitive
+        else _case_collisions(source.filter(pc.is_in(source_key, value_set=repeated_keys)))
     )
-
     return Reconciliation(
-        source_rows=source_rows,
+        source_rows=len(source_ids),
         blank_source_rows=blank_source_rows,
         source_keys=len(source_keys),
         target_keys=len(target_keys),
-        matched=len(source_keys) - len(missing_keys),
+        matched=matched,
         missing=len(missing_keys),
-        missing_explained=pc.sum(explained).as_py() or 0,
+        missing_explained=len(missing_keys) - len(unexplained_keys),
         missing_unexplained=len(unexplained_keys),
-        extra=len(extra_keys),
+        extra=extra,
         case_collisions=len(collisions),
         missing_by_reason=_count_values(reasons.filter(explained)),
-        missing_unexplained_sample=_spellings(
-            _sorted(unexplained_keys)[:sample_size], source_unique, key_of
-        ),
+        missing_unexplained_sample=_spellings(unexplained_keys[:sample_size], source, key_of),
         missing_explained_sample=list(
             zip(
-                _spellings(missing_keys.filter(explained)[:sample_size], source_unique, key_of),
+                _spellings(missing_keys.filter(explained)[:sample_size], source, key_of),
                 reasons.filter(explained)[:sample_size].to_pylist(),
                 strict=True,
             )
         ),
-        extra_sample=_spellings(_sorted(extra_keys)[:sample_size], target.filter(belongs), key_of),
-        case_collision_sample=_collision_groups(collisions[:sample_size], source_unique),
+        extra_sample=_extra_sample(target_keys, source_keys, target, key_of, extra, sample_size),
+        case_collision_sample=_collision_groups(collisions[:sample_size], source),
     )
+
+
+def _extra_sample(
+    target_keys: pa.Array,
+    source_keys: pa.Array,
+    target: Ids,
+    key_of: KeyOf,
+    extra: int,
+    sample_size: int,
+) -> list[str]:
+    if extra == 0:
+        return []
+    extra_keys = target_keys.filter(pc.invert(pc.is_in(target_keys, value_set=source_keys)))
+    return _spellings(_sorted(extra_keys)[:sample_size], target, key_of)
 
 
 def _as_strings(ids: Ids) -> pa.ChunkedArray:
@@ -211,18 +225,18 @@ def _count_values(values: pa.Array) -> dict[str, int]:
     )
 
 
-def _case_collisions(source_unique: pa.Array) -> pa.Array:
+def _case_collisions(source: Ids) -> pa.Array:
     """Keys (folded) that several distinct source spellings share, in comparator order."""
-    spellings = pa.table({"key": fold_case(source_unique), "id": source_unique})
+    distinct = pc.unique(source)
+    spellings = pa.table({"key": fold_case(distinct), "id": distinct})
     per_key = spellings.group_by("key").aggregate([("id", "count")])
     return _sorted(per_key.filter(pc.greater(per_key["id_count"], 1))["key"])
 
 
-def _collision_groups(keys: pa.Array, source_unique: pa.Array) -> list[list[str]]:
+def _collision_groups(keys: pa.Array, source: Ids) -> list[list[str]]:
     if len(keys) == 0:
         return []
-    members = source_unique.filter(pc.is_in(fold_case(source_unique), value_set=keys))
-    members = _sorted(members)
+    members = _sorted(pc.unique(source.filter(pc.is_in(fold_case(source), value_set=keys))))
     groups: dict[str, list[str]] = {k: [] for k in keys.to_pylist()}
     for spelling, key in zip(
         members.to_pylist(), fold_case(members).to_pylist(), strict=True
