@@ -10,12 +10,12 @@ generator as the clean data, so ``(records, seed)`` fixes the table byte for byt
 | null_required     | 1.0%  | Name, StageName or CloseDate is null                        | REQUIRED_FIELD_MISSING                  | rejected REQUIRED_FIELD_MISSING                 |
 | long_name         | 0.5%  | Name of 131-300 characters (Name holds 120)                 | STRING_TOO_LONG                         | rejected STRING_TOO_LONG                        |
 | invalid_date      | 0.5%  | CloseDate in year 10000 or later (Salesforce dates: 4 digits)| INVALID_TYPE_ON_FIELD_IN_RECORD        | rejected INVALID_TYPE_ON_FIELD_IN_RECORD        |
-| invalid_amount    | 0.5%  | TotalAmount of 10^16 or more (Currency(16,2) holds < 10^16) | NUMBER_OUTSIDE_VALID_RANGE              | quarantined (does not fit Currency(16,2))       |
+| invalid_amount    | 0.5%  | TotalAmount of 10^16 or more (Currency(16,2) holds < 10^16) | NUMBER_OUTSIDE_VALID_RANGE              | quarantined NUMBER_TOO_LARGE (Currency(16,2))  |
 | special_chars     | 2.0%  | quotes, commas, newlines, tabs, non-ASCII in Name/Description/NextStep | loaded                       | loaded                                          |
 | padded_spaces     | 1.0%  | Name and Description with leading and trailing spaces       | loaded                                  | loaded                                          |
-| duplicate_id      | 0.5%  | same ExternalId as another (clean) row                      | the later of the two: DUPLICATE_VALUE   | quarantined, both rows (duplicate key)          |
-| case_duplicate_id | 0.5%  | ExternalId of another (clean) row with its case swapped     | the later of the two: DUPLICATE_VALUE; across jobs the second updates the first: one record | quarantined, both rows (case duplicate) |
-| blank_id          | 0.5%  | ExternalId null or empty                                    | MISSING_ARGUMENT                        | quarantined (blank id)                          |
+| duplicate_id      | 0.5%  | same ExternalId as another (clean) row                      | the later of the two: DUPLICATE_VALUE   | quarantined DUPLICATE_EXTERNAL_ID, both rows   |
+| case_duplicate_id | 0.5%  | ExternalId of another (clean) row with its case swapped     | the later of the two: DUPLICATE_VALUE; across jobs the second updates the first: one record | quarantined CASE_DUPLICATE_EXTERNAL_ID, both rows |
+| blank_id          | 0.5%  | ExternalId null or empty                                    | MISSING_ARGUMENT                        | quarantined BLANK_EXTERNAL_ID                   |
 
 Every other row is clean and loads. The originals that ``duplicate_id`` and ``case_duplicate_id``
 copy are clean rows (so the Bulk API column is exact whatever the upload order), and they count as
@@ -73,12 +73,16 @@ MESSY_KINDS: Final[tuple[MessyKind, ...]] = (
         "INVALID_TYPE_ON_FIELD_IN_RECORD",
         "rejected:INVALID_TYPE_ON_FIELD_IN_RECORD",
     ),
-    MessyKind("invalid_amount", 0.005, "NUMBER_OUTSIDE_VALID_RANGE", "quarantined:unmappable"),
+    MessyKind(
+        "invalid_amount", 0.005, "NUMBER_OUTSIDE_VALID_RANGE", "quarantined:NUMBER_TOO_LARGE"
+    ),
     MessyKind("special_chars", 0.020, "loaded", "loaded"),
     MessyKind("padded_spaces", 0.010, "loaded", "loaded"),
-    MessyKind("duplicate_id", 0.005, "DUPLICATE_VALUE", "quarantined:duplicate"),
-    MessyKind("case_duplicate_id", 0.005, "DUPLICATE_VALUE", "quarantined:case_duplicate"),
-    MessyKind("blank_id", 0.005, "MISSING_ARGUMENT", "quarantined:blank"),
+    MessyKind("duplicate_id", 0.005, "DUPLICATE_VALUE", "quarantined:DUPLICATE_EXTERNAL_ID"),
+    MessyKind(
+        "case_duplicate_id", 0.005, "DUPLICATE_VALUE", "quarantined:CASE_DUPLICATE_EXTERNAL_ID"
+    ),
+    MessyKind("blank_id", 0.005, "MISSING_ARGUMENT", "quarantined:BLANK_EXTERNAL_ID"),
 )
 KIND_NAMES: Final = tuple(k.name for k in MESSY_KINDS)
 COPY_KINDS: Final = ("duplicate_id", "case_duplicate_id")  # each copies one clean original

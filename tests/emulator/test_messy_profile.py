@@ -195,3 +195,31 @@ def _split_case_twins(table: pa.Table) -> tuple[list[int], list[int]]:
             (second if key in seen else first).append(position)
             seen.add(key)
     return first, second
+
+
+@pytest.mark.emulator
+def test_loader_path_quarantines_and_salesforce_rejects_exactly_as_documented(
+    tmp_path: Path, messy: pa.Table
+) -> None:
+    """Our pre-flight + mapping + CSV encoder on the messy rows, then one Bulk job."""
+    from assets import mapping, preflight
+    from assets.ranges import KeyRange
+    from resources.salesforce.csv_encoding import encode_batch
+
+    expected = profiles.expected_loader_outcome(profiles.messy_counts(RECORDS), RECORDS)
+    source = messy.select(mapping.OPPORTUNITY_MAPPING.source_columns).combine_chunks()
+    batch = source.to_batches()[0]
+    ambiguous = preflight.find_ambiguous_keys(
+        [batch.column(mapping.OPPORTUNITY_MAPPING.key_column)]
+    )
+    split = preflight.prepare_batch(batch, ambiguous, KeyRange(None, None))
+
+    assert preflight.quarantine_counts(split.quarantined) == expected["quarantined"]
+
+    with EmulatorServer(EmulatorConfig(data_dir=tmp_path / "loader")) as server:
+        ingest = IngestClient(server)
+        job_id, info = ingest.run(encode_batch(split.clean))
+        codes = error_codes(ingest.results(job_id, "failedResults"))
+
+    assert dict(codes) == expected["rejected"]
+    assert info["numberRecordsProcessed"] - info["numberRecordsFailed"] == expected["loaded"]
