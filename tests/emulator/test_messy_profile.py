@@ -129,7 +129,7 @@ def test_expected_outcomes_add_up() -> None:
 
     held = sum(loader["rejected"].values()) + sum(loader["quarantined"].values())
     assert loader["loaded"] + held == RECORDS
-    assert loader["quarantined"]["duplicate"] == 2 * counts["duplicate_id"]
+    assert loader["quarantined"]["DUPLICATE_EXTERNAL_ID"] == 2 * counts["duplicate_id"]
     assert bulk["loaded"] + sum(bulk["errors"].values()) == RECORDS
 
 
