@@ -86,7 +86,7 @@ def decode_bound(text: str) -> str:
             i += 2
         elif char == _HIGH_ESCAPE:
             decoded = _hex_char(text, i + 1, 6, upper_limit=0x110000)
-            if ord(decoded) <= _LAST_LITERAL or 0xD800 <= ord(decoded) <= 0xDFFF:
+            if ord(decoded) <= _LAST_LITERAL:
                 raise InvalidPartitionKey(f"bad escape at {i} in {text!r}")
             out.append(decoded)
             i += 7
