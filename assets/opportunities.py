@@ -119,7 +119,7 @@ def salesforce_opportunities(
     storage.write_part("rejected", adapters.rejected_dead_letter(report))
 
     # 8. Report; the sum is checked in every run.
-    dead_letter_path, dead_letter = storage.seal(context.run_id)
+    dead_letter_path, dead_letter = storage.seal(context.run.run_id)
     rejected_by_code = counts_by_code(dead_letter, KIND_REJECTED)
     quarantined_by_reason = counts_by_code(dead_letter, KIND_QUARANTINED)
     rows_rejected = report.rejected_count
