@@ -80,7 +80,11 @@ class AuthError(SalesforceError):
         self.error = redact(error)
         self.description = redact(description)
         super().__init__(
-            f"OAuth {error}: {description}", status=status, error_code=error, body=body
+            # Not "OAuth <error>": redact() takes a word after "OAuth " for a credential.
+            f"Login refused ({error}): {description}",
+            status=status,
+            error_code=error,
+            body=body,
         )
 
 
