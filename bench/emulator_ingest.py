@@ -66,6 +66,7 @@ def main() -> None:
     started = time.perf_counter()
     table = opportunities(records)
     chunks = [csv_bytes(table.slice(start, job_rows)) for start in range(0, records, job_rows)]
+    del table
     largest = max(len(c) for c in chunks)
     assert largest <= MAX_UPLOAD_BYTES, "a job would exceed 100 MB"
     print(
