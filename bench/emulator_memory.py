@@ -2,9 +2,14 @@
 
 Runs ``sfload emulator serve`` as a child process with ``--records`` Data Cloud rows (seeded in
 the child, so the generator's peak counts), upserts as many Opportunity rows through Bulk API 2.0
-jobs of <= 100 MB, then reads the whole Data Cloud table once through Arrow pages. A sampler
-thread reads the child's RSS (psutil, the child and its children) every 100 ms. Target: peak
-<= 1.5 GB. Prints figures, asserts nothing.
+jobs of <= 100 MB, then reads the whole Data Cloud table once through Arrow pages, ordered by
+ExternalId: the loader's columns by default, every column with ``BENCH_MEMORY_COLUMNS=all``.
+A sampler thread reads the child's RSS (psutil, the child and its children) every 100 ms and
+keeps the peak of each phase. Target: peak <= 1.5 GB. Prints figures, asserts nothing.
+
+``BENCH_MEMORY_DUCKDB_LIMIT=512MB`` lowers the tenant database's DuckDB ``memory_limit`` in the
+child (default ``emulator.datacloud.backend.MEMORY_LIMIT``), to show how much of the read's peak
+is DuckDB's sort.
 
     uv run python -m bench emulator_memory    # BENCH_MEMORY_RECORDS=2000000
 """
@@ -24,6 +29,7 @@ from typing import Any
 import psutil
 import requests
 
+from bench.emulator_datacloud import LOADER_COLUMNS
 from bench.emulator_ingest import csv_bytes, opportunities
 
 COMMAND = "uv run python -m bench emulator_memory"
@@ -38,6 +44,7 @@ class RssSampler:
         self.process = psutil.Process(pid)
         self.every_s = every_s
         self.peak = 0
+        self.phase_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -50,7 +57,16 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
-            self.peak = max(self.peak, self.current())
+            now = self.current()
+            self.peak = max(self.peak, now)
+            self.phase_peak = max(self.phase_peak, now)
+
+    def end_phase(self) -> str:
+        """This phase's peak and the RSS now, as text; the next phase starts."""
+        now = self.current()
+        text = f"peak {_mb(max(self.phase_peak, now))}, now {_mb(now)}"
+        self.phase_peak = 0
+        return text
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -69,17 +85,18 @@ def main() -> None:
         try:
             with RssSampler(child.pid) as sampler:
                 ready = json.loads(child.stdout.readline() if child.stdout else "{}")
-                print(f"serving {records:,} Data Cloud rows: RSS {_mb(sampler.current())}")
+                print(f"seeded and serving {records:,} Data Cloud rows: {sampler.end_phase()}")
                 session = _session(ready)
                 seconds = _upsert(ready, session, records, job_rows)
                 print(
                     f"upserted {records:,} Opportunity rows in {seconds:.1f} s: "
-                    f"RSS {_mb(sampler.current())}"
+                    f"{sampler.end_phase()}"
                 )
-                seconds, rows = _read_arrow(ready, session)
+                columns = os.environ.get("BENCH_MEMORY_COLUMNS", "loader")
+                seconds, rows = _read_arrow(ready, session, columns)
                 print(
-                    f"read {rows:,} Data Cloud rows as Arrow in {seconds:.1f} s: "
-                    f"RSS {_mb(sampler.current())}"
+                    f"read {rows:,} Data Cloud rows ({columns} columns) as Arrow in "
+                    f"{seconds:.1f} s: {sampler.end_phase()}"
                 )
                 stats = session.get(f"{ready['url']}/__emulator__/stats", timeout=60).json()
                 time.sleep(0.3)
@@ -96,10 +113,12 @@ def main() -> None:
 
 
 def _serve(data_dir: Path, records: int) -> subprocess.Popen[str]:
+    limit = os.environ.get("BENCH_MEMORY_DUCKDB_LIMIT")
+    setup = f"import emulator.datacloud.backend as b; b.MEMORY_LIMIT = {limit!r}; " if limit else ""
     command = [
         sys.executable,
         "-c",
-        "from emulator.cli import emulator; emulator()",
+        setup + "from emulator.cli import emulator; emulator()",
         "serve",
         "--data-dir",
         str(data_dir),
@@ -163,7 +182,9 @@ def _upsert(ready: dict[str, Any], session: requests.Session, records: int, job_
     return time.perf_counter() - started
 
 
-def _read_arrow(ready: dict[str, Any], session: requests.Session) -> tuple[float, int]:
+def _read_arrow(
+    ready: dict[str, Any], session: requests.Session, columns: str
+) -> tuple[float, int]:
     token = session.post(
         f"{ready['url']}/services/a360/token",
         data={
@@ -176,7 +197,8 @@ def _read_arrow(ready: dict[str, Any], session: requests.Session) -> tuple[float
     headers = {"Authorization": f"Bearer {token}", "enable-arrow-stream": "true"}
     url = f"https://{ready['url'].split('://', 1)[1]}/api/v2/query"
     started = time.perf_counter()
-    sql = 'SELECT * FROM ssot__Opportunity__dlm ORDER BY "ExternalId__c"'
+    selected = "*" if columns == "all" else ", ".join(f'"{c}"' for c in LOADER_COLUMNS)
+    sql = f'SELECT {selected} FROM ssot__Opportunity__dlm ORDER BY "ExternalId__c"'  # noqa: S608
     page = session.post(url, json={"sql": sql}, headers=headers, timeout=600).json()
     rows = page["rowCount"]
     while not page["done"]:
