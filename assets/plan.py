@@ -179,7 +179,8 @@ def _nearest_cuts(
 
     def score(i: int, target: float) -> tuple[bool, int, float, int]:
         distance = abs(positions[i] - target)
-        return (distance > tolerance, len(candidates[i]), distance, i)
+        outside = distance > tolerance
+        return (outside, 0 if outside else len(candidates[i]), distance, i)
 
     chosen: set[str] = set()
     for target in targets:

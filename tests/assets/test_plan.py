@@ -181,3 +181,20 @@ def test_plans_and_replans_always_tile(ids: list[str], target: int, seed: int) -
     boundaries = [r.key_range.lo for r in second.ranges[1:]]
     assert boundaries == sorted(set(boundaries))
     assert bisect_left(boundaries, "") == 0
+
+
+@settings(deadline=None, max_examples=50)
+@given(
+    st.sets(st.text(min_size=1, max_size=8), max_size=300).map(sorted),
+    st.integers(min_value=1, max_value=12),
+)
+def test_a_plan_is_a_fixed_point_of_replanning_on_the_same_data(
+    ids: list[str], target: int
+) -> None:
+    first = plan_ranges(sketch_of(ids, target), target_partitions=target)
+    assert replan(ids, first.key_ranges, target).keys == first.keys
+
+
+def test_far_cuts_prefer_the_nearest_candidate_not_the_shortest() -> None:
+    plan = plan_ranges(sketch_of(["0", "00", "1"], 4), target_partitions=4)
+    assert plan.keys == ["!00", "00!1", "1!"]
