@@ -83,8 +83,8 @@ def is_tiling(ranges: Sequence[KeyRange]) -> bool:
 
 def index_of(external_id: str, ranges: Sequence[KeyRange]) -> int:
     """Index of the one range of a tiling that holds ``external_id`` (binary search)."""
-    cuts = [r.lo for r in ranges[1:]]
-    return bisect_right(cuts, external_id)  # type: ignore[arg-type]  # cuts hold str only
+    cuts = [r.lo for r in ranges[1:] if r.lo is not None]  # all of them, in a tiling
+    return bisect_right(cuts, external_id)
 
 
 def split(key_range: KeyRange, at: Iterable[str]) -> list[KeyRange]:

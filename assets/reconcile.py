@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,8 +35,8 @@ DEFAULT_SAMPLE_SIZE: Final = 10
 EXPLANATION_ID_COLUMN: Final = "external_id"
 EXPLANATION_REASON_COLUMN: Final = "reason"
 
-Ids = pa.Array | pa.ChunkedArray
-KeyOf = Callable[[Ids], Ids]
+Ids: TypeAlias = pa.Array | pa.ChunkedArray
+KeyOf: TypeAlias = Callable[[Ids], Ids]
 
 
 @dataclass(frozen=True)
@@ -254,4 +254,5 @@ def _spellings(keys: pa.Array, ids: Ids, key_of: KeyOf) -> list[str]:
     table = pa.table({"key": key_of(candidates), "id": candidates})
     first = table.group_by("key").aggregate([("id", "min")])
     position = pc.index_in(keys, value_set=first["key"].combine_chunks())
-    return first["id_min"].combine_chunks().take(position).to_pylist()
+    spellings: list[str] = first["id_min"].combine_chunks().take(position).to_pylist()
+    return spellings
