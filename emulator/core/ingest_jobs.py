@@ -339,7 +339,8 @@ class IngestBackend:
         job.state = state
         job.modstamp = time.time()
         if state in ACTIVE_STATES:
-            active = sum(1 for j in list(self._jobs.values()) if j.state in ACTIVE_STATES)
+            with self._lock:  # callers hold job.lock; job.lock -> self._lock is the only nesting
+                active = sum(1 for j in self._jobs.values() if j.state in ACTIVE_STATES)
             self.emulator.stats.observe_max("ingest.jobs_active", active)
         if state.is_terminal:
             self.emulator.stats.incr(f"ingest.jobs_{state.value}")
@@ -348,8 +349,8 @@ class IngestBackend:
 
     def process(self, job: IngestJob) -> None:
         with job.lock:
-            if job.started or job.state is not JobState.UPLOAD_COMPLETE:
-                return
+            if job.started or job.state is not JobState.UPLOAD_COMPLETE or job.abort.is_set():
+                return  # already running, aborted, or deleted while queued
             job.started = True
             job.started_at = time.time()
             self._set_state(job, JobState.IN_PROGRESS)

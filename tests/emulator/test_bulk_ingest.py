@@ -495,6 +495,36 @@ def test_processed_count_advances_batch_by_batch(ingest: IngestClient) -> None:
     assert seen[-1] == ("JobComplete", 40)
 
 
+def test_parallel_batches_of_a_wave_finish_together(ingest: IngestClient) -> None:
+    _paced(ingest, rows_per_second=20)  # 0.5 s per 10-row batch
+    ingest.backend.settings.parallel_batches = 4  # all four batches in one wave
+    job_id = ingest.create()["id"]
+    ingest.upload(job_id, rows(40))
+    ingest.set_state(job_id, "UploadComplete")
+    started = time.monotonic()
+    counts = set()
+    while True:
+        info = ingest.info(job_id)
+        counts.add(info["numberRecordsProcessed"])
+        if info["state"] == "JobComplete":
+            break
+        assert time.monotonic() - started < 30
+        time.sleep(0.02)
+    assert counts <= {0, 40}
+    assert time.monotonic() - started >= 0.4
+
+
+def test_a_job_deleted_while_queued_is_never_processed(ingest: IngestClient) -> None:
+    ingest.backend.settings.queue_delay_s = 0.3
+    job_id = ingest.create()["id"]
+    ingest.upload(job_id, rows(3))
+    ingest.set_state(job_id, "UploadComplete")
+    assert ingest.request("DELETE", f"/{job_id}").status_code == 204
+    time.sleep(0.6)
+    with ingest.server.emulator.store.cursor() as cur:
+        assert cur.execute('SELECT count(*) FROM "Opportunity"').fetchall() == [(0,)]
+
+
 def test_abort_in_progress_leaves_the_rest_unprocessed(ingest: IngestClient) -> None:
     _paced(ingest, rows_per_second=20)  # 0.5 s per 10-row batch
     job_id = ingest.create()["id"]
