@@ -49,6 +49,7 @@ LOCK = "__lock"
 RESULT_ID = "__id"
 RESULT_CREATED = "__created"
 RESULT_ERROR = "__error"
+ROW_ID = "__rowid"
 
 _NUMBER_PATTERN = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
 _DATE_PATTERN = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
@@ -190,8 +191,9 @@ class OpportunityTable:
                 judged = self._explain_several_matches(cur, judged, external_id)
                 outcome = self._with_new_ids(cur, judged).drop_columns([KEY])
                 staged = batch
-                for name in (RESULT_ID, RESULT_CREATED, RESULT_ERROR):
+                for name in (RESULT_ID, ROW_ID, RESULT_CREATED, RESULT_ERROR):
                     staged = staged.append_column(name, outcome[name])
+                outcome = outcome.drop_columns([ROW_ID])
                 cur.register("staged", staged)
                 cur.execute(_insert_sql(columns))
                 cur.execute(_update_sql(columns))
@@ -263,7 +265,8 @@ class OpportunityTable:
         field_key = key_sql(f'o."{external_id}"', self.case_sensitive)
         return cur.sql(
             f"""
-            SELECT i.{ROW_NUMBER}, count(*) AS __n, min(o."Id") AS __id
+            SELECT i.{ROW_NUMBER}, count(*) AS __n, min(o."Id") AS __id,
+                   min(o.rowid) AS {ROW_ID}
             FROM incoming i JOIN "{schema.OBJECT_NAME}" o ON {field_key} = i.{KEY}
             WHERE i.{FIRST}
             GROUP BY i.{ROW_NUMBER}
@@ -309,6 +312,7 @@ def _empty_matches() -> pa.Table:
             ROW_NUMBER: pa.array([], pa.int64()),
             "__n": pa.array([], pa.int64()),
             "__id": pa.array([], pa.string()),
+            ROW_ID: pa.array([], pa.int64()),
         }
     )
 
@@ -320,6 +324,7 @@ def _judge(batch: pa.Table, matches: pa.Table) -> pa.Table:
     nullable_index = pc.if_else(bool_array(index >= 0), int64_array(index), None)
     count = pc.take(matches["__n"].combine_chunks(), nullable_index)
     matched_id = pc.take(matches["__id"].combine_chunks(), nullable_index)
+    matched_row = pc.take(matches[ROW_ID].combine_chunks(), nullable_index)
     created = pc.is_null(count)
     existing = pc.if_else(pc.equal(count, 1), matched_id, pa.scalar(None, pa.string()))
     several = pc.if_else(
@@ -350,6 +355,7 @@ def _judge(batch: pa.Table, matches: pa.Table) -> pa.Table:
             ROW_NUMBER: batch[ROW_NUMBER],
             KEY: batch[KEY],
             RESULT_ID: existing,
+            ROW_ID: matched_row,  # where the single matching record sits, for the update
             RESULT_CREATED: created,
             RESULT_ERROR: pc.coalesce(batch[PRE_ERROR], several, required, locked),
         }
@@ -423,7 +429,7 @@ def _length_error(column: Column) -> str:
     if field.type not in _TEXT_TYPES or not field.length:
         return ""
     return (
-        f"CASE WHEN {_provided(column)} AND length({raw}) > {field.length} THEN "
+        f"CASE WHEN strlen({raw}) > {field.length} AND length({raw}) > {field.length} THEN "
         f"'STRING_TOO_LONG:{field.name}: data value too large: ' || {raw} || "
         f"' (max length={field.length}):{field.name} --' END"
     )
@@ -510,5 +516,5 @@ def _update_sql(columns: list[Column]) -> str:
         UPDATE "{schema.OBJECT_NAME}" AS t SET {", ".join(assignments)}
         FROM (SELECT * FROM staged
               WHERE {RESULT_ERROR} IS NULL AND NOT {RESULT_CREATED}) AS u
-        WHERE t."Id" = u.{RESULT_ID}
+        WHERE t.rowid = u.{ROW_ID}
     """  # noqa: S608
