@@ -387,13 +387,10 @@ class IngestBackend:
             self._finish(job, JobState.JOB_COMPLETE, None)
 
     def _parse(self, job: IngestJob) -> ParsedUpload:
-        data = job.upload or b""
-        try:
-            parsed = parse_upload(data, job.delimiter, job.line_ending)
-        finally:
-            job.upload = None
+        parsed = parse_upload(job.upload or b"", job.delimiter, job.line_ending)
         with job.lock:
             job.header, job.rows = parsed.header, parsed.rows
+            job.upload = None  # kept only when unparseable: then it is the unprocessed data
         self.emulator.stats.incr("ingest.rows_received", parsed.rows.num_rows)
         return parsed
 
@@ -505,6 +502,9 @@ class IngestBackend:
             rows = job.rows
             attempted = job.attempted
             show = job.state in (JobState.FAILED, JobState.ABORTED)
+            unparseable = job.upload if rows is None else None
+        if show and unparseable is not None:
+            return unparseable
         eol = job.line_ending.chars
         text = job.delimiter.char.join(header) + eol
         if rows is None or not show or attempted >= rows.num_rows:

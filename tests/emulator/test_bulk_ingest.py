@@ -643,6 +643,7 @@ def test_line_ending_mismatch_fails_the_job_after_close(
         f"Current LineEnding setting is {message_setting}"
     )
     assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (0, 0)
+    assert ingest.results(job_id, "unprocessedrecords") == data  # unparsed, so verbatim
 
 
 def test_crlf_jobs_parse_and_answer_in_crlf(ingest: IngestClient) -> None:
