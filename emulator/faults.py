@@ -178,6 +178,7 @@ NAMED_PLANS: Final[dict[str, dict[str, Any]]] = {
 def parse_plan(spec: str | Mapping[str, Any]) -> FaultPlan:
     """A plan from a name in ``NAMED_PLANS``, a JSON text, or a decoded JSON object."""
     name = "custom"
+    body: Any
     if isinstance(spec, str):
         text = spec.strip()
         if text in NAMED_PLANS:
@@ -326,7 +327,8 @@ class Faults:
             return
         from emulator.core.limits import DEFAULT_MAXIMA
 
-        configured = {**DEFAULT_MAXIMA, **dict(self._base_config.extra.get("limits", {}))}
+        overrides: Any = self._base_config.extra.get("limits", {})
+        configured = {**DEFAULT_MAXIMA, **dict(overrides)}
         for name in self._limited - set(plan.limits):
             if name in configured:
                 limits.set_max(name, int(configured[name]))

@@ -162,7 +162,8 @@ def messy(table: pa.Table, rng: np.random.Generator) -> pa.Table:
     ids = _put(ids, rows["duplicate_id"], ids.take(pa.array(rows["duplicate_id.original"])))
     swapped = pc.utf8_swapcase(ids.take(pa.array(rows["case_duplicate_id.original"])))
     ids = _put(ids, rows["case_duplicate_id"], swapped)
-    blanks = pa.array(np.where(rng.random(len(rows["blank_id"])) < 0.5, None, ""), pa.string())
+    nulls = rng.random(len(rows["blank_id"])) < 0.5
+    blanks = pa.array([None if null else "" for null in nulls], pa.string())
     columns[EXTERNAL_ID] = _put(ids, rows["blank_id"], blanks)
     return pa.Table.from_arrays([columns[c] for c in table.column_names], schema=table.schema)
 
