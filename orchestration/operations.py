@@ -17,6 +17,7 @@ while it is set, ``load`` starts nothing and ``restart`` knows what to undo.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -611,9 +612,23 @@ def opportunities_job_def() -> dg.JobDefinition:
     return defs.resolve_job_def(JOB_NAME)
 
 
-def execute_range(key: str, load_id: str, log_file: str) -> None:
+JOB_REF = "orchestration.operations:opportunities_job_def"
+
+
+def _job_factory(job_ref: str) -> Callable[[], dg.JobDefinition]:
+    module, name = job_ref.split(":")
+    factory: Callable[[], dg.JobDefinition] = getattr(importlib.import_module(module), name)
+    return factory
+
+
+def execute_range(
+    key: str, load_id: str, log_file: str, environ: Mapping[str, str], job_ref: str = JOB_REF
+) -> None:
     """One worker process: one run of one range, recorded in ``DAGSTER_HOME``'s instance."""
     os.setpgrp()  # a Ctrl-C in the terminal reaches the parent, which cancels runs properly
+    # The fork server keeps the environment it started with; the run needs the loader's now.
+    os.environ.clear()
+    os.environ.update(environ)
     with open(log_file, "ab", buffering=0) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
@@ -628,7 +643,7 @@ def execute_range(key: str, load_id: str, log_file: str) -> None:
             remember_for_restart(instance, [key])
             return
         with dg.execute_job(
-            dg.reconstructable(opportunities_job_def),
+            dg.reconstructable(_job_factory(job_ref)),
             instance=instance,
             tags=tags,
             run_config=IN_PROCESS_RUN_CONFIG,
@@ -701,6 +716,14 @@ class LoadResult:
 ProgressCallback = Callable[[Progress], None]
 
 
+def worker_context() -> Any:
+    """Workers fork from a server process that imported Dagster and the code location once
+    (importing them costs seconds of CPU per process); nothing is forked from this threaded one."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["orchestration.operations", "orchestration.definitions"])
+    return context
+
+
 @dataclass
 class _Worker:
     key: str
@@ -720,8 +743,10 @@ class RangeLoader:
         source_rows: Mapping[str, int] | None = None,
         poll_s: float = 1.0,
         on_progress: ProgressCallback | None = None,
+        job_ref: str = JOB_REF,
     ) -> None:
         self.instance = instance
+        self.job_ref = job_ref
         self.keys = list(keys)
         self.limit = max(1, limit)
         self.source_rows = dict(source_rows or {})
@@ -736,7 +761,7 @@ class RangeLoader:
 
     def run(self) -> LoadResult:
         self._logs.mkdir(parents=True, exist_ok=True)
-        context = multiprocessing.get_context("spawn")
+        context = worker_context()
         try:
             while self._pending or self._running:
                 self._reap()
@@ -771,7 +796,9 @@ class RangeLoader:
     def _start(self, context: Any, key: str) -> None:
         log_file = self._logs / f"{self.load_id}-{self.keys.index(key):04d}.log"
         process = context.Process(
-            target=execute_range, args=(key, self.load_id, str(log_file)), daemon=False
+            target=execute_range,
+            args=(key, self.load_id, str(log_file), dict(os.environ), self.job_ref),
+            daemon=False,
         )
         process.start()
         self._running[key] = _Worker(key, process, log_file)
