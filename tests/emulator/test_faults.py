@@ -230,6 +230,20 @@ def test_allowance_returns_to_default_when_the_plan_changes(wire: Wire) -> None:
     assert wire.limits(token).json()["DailyApiRequests"]["Max"] == 100_000
 
 
+def test_spent_bulk_batch_allowance_fails_the_job_part_way(wire: Wire) -> None:
+    ingest = IngestClient(wire.server)
+    wire.faults({"limits": {"DailyBulkApiBatches": 1}})
+
+    _, info = ingest.run(_csv(10_050, "QUOTA"))
+    limits = wire.limits(wire.core_token()).json()["DailyBulkApiBatches"]
+
+    assert info["state"] == "Failed"
+    assert info["numberRecordsProcessed"] == 10_000
+    assert "ExceededQuota" in info["errorMessage"]
+    assert limits == {"Max": 1, "Remaining": 0}
+    assert wire.injected()["jobs_failed_part_way"] == 1
+
+
 def test_core_and_data_cloud_tokens_expire_independently(wire: Wire) -> None:
     wire.faults({"tokens": {"core_lifetime_s": 0.5, "datacloud_lifetime_s": 60}})
     core = wire.core_token()
