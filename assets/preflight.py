@@ -51,8 +51,6 @@ __all__ = [
     "split_batch",
 ]
 
-_COMPACT_EVERY_ROWS: Final = 1_000_000
-
 
 class IdProblem(StrEnum):
     BLANK_EXTERNAL_ID = "BLANK_EXTERNAL_ID"
@@ -89,39 +87,26 @@ def _blank(ids: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
     return pc.fill_null(empty, True)
 
 
-def _id_counts(ids: pa.Array | pa.ChunkedArray) -> pa.Table:
-    counted = pc.value_counts(ids)
-    return pa.table({"id": counted.field("values"), "n": counted.field("counts")})
-
-
 def find_ambiguous_keys(
     id_batches: Iterable[pa.Array | pa.ChunkedArray], *, case_sensitive: bool = False
 ) -> AmbiguousKeys:
-    """One pass over a range's ids (any number of pages); memory ~ the distinct ids."""
-    parts: list[pa.Table] = []
-    pending_rows = 0
+    """One pass over a range's ids (any number of pages); holds only the ids, then two hash
+    passes: counts per id, then spellings per folded key among the distinct ids."""
+    chunks: list[pa.Array] = []
     for ids in id_batches:
         ids = ids.cast(pa.string())
         present = ids.filter(pc.invert(_blank(ids)))
-        parts.append(_id_counts(present))
-        pending_rows += len(present)
-        if pending_rows >= _COMPACT_EVERY_ROWS:
-            parts, pending_rows = [_sum_counts(parts)], 0
-    if not parts:
+        chunks.extend(present.chunks if isinstance(present, pa.ChunkedArray) else [present])
+    if not chunks:
         return NO_AMBIGUOUS_KEYS
-    counts = _sum_counts(parts)
-    duplicate_ids = counts.filter(pc.greater(counts["n"], 1))["id"].combine_chunks()
+    counts = pc.value_counts(pa.chunked_array(chunks, pa.string()))
+    distinct = counts.field("values")
+    duplicate_ids = distinct.filter(pc.greater(counts.field("counts"), 1))
     if case_sensitive:
         return AmbiguousKeys(duplicate_ids, pa.array([], pa.string()))
-    folded = pa.table({"key": fold_case(counts["id"]), "id": counts["id"]})
-    spellings = folded.group_by("key").aggregate([("id", "count")])
-    case_folded = spellings.filter(pc.greater(spellings["id_count"], 1))["key"].combine_chunks()
+    spellings = pc.value_counts(fold_case(distinct))
+    case_folded = spellings.field("values").filter(pc.greater(spellings.field("counts"), 1))
     return AmbiguousKeys(duplicate_ids, case_folded)
-
-
-def _sum_counts(parts: list[pa.Table]) -> pa.Table:
-    summed = pa.concat_tables(parts).group_by("id").aggregate([("n", "sum")])
-    return summed.rename_columns(["id", "n"])
 
 
 def split_batch(
