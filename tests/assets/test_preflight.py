@@ -47,6 +47,7 @@ def test_ambiguous_keys_come_from_the_whole_range_across_pages() -> None:
     sensitive = find_ambiguous_keys(pages, case_sensitive=True)
     assert sensitive.case_folded.to_pylist() == []
     assert find_ambiguous_keys([]).is_empty
+    assert find_ambiguous_keys([pa.array(["", None, " \t"])]).is_empty
 
 
 def test_split_batch_quarantines_all_rows_sharing_a_key() -> None:
