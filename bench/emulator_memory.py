@@ -1,7 +1,8 @@
 """Peak memory (RSS) of the emulator process holding 2M rows on each side.
 
-Runs ``sfload emulator serve`` as a child process with ``--records`` Data Cloud rows (seeded in
-the child, so the generator's peak counts), upserts as many Opportunity rows through Bulk API 2.0
+Seeds ``--records`` Data Cloud rows with ``sfload emulator seed`` in a process of its own (with
+``BENCH_MEMORY_SEED=serve``: inside the server, by ``serve --records``, so the generator's peak
+counts too), runs ``sfload emulator serve`` as a child process, upserts as many Opportunity rows through Bulk API 2.0
 jobs of <= 100 MB, then reads the whole Data Cloud table once through Arrow pages, ordered by
 ExternalId: the loader's columns by default, every column with ``BENCH_MEMORY_COLUMNS=all``.
 A sampler thread reads the child's RSS (psutil, the child and its children) every 100 ms and
@@ -80,12 +81,23 @@ class RssSampler:
 def main() -> None:
     records = int(os.environ.get("BENCH_MEMORY_RECORDS", "2000000"))
     job_rows = int(os.environ.get("BENCH_MEMORY_JOB_ROWS", "500000"))
+    seed_in_server = os.environ.get("BENCH_MEMORY_SEED", "separate") == "serve"
     with tempfile.TemporaryDirectory() as tmp:
-        child = _serve(Path(tmp), records)
+        if not seed_in_server:
+            started = time.perf_counter()
+            subprocess.run(_cli("seed", Path(tmp), records), check=True, stdout=subprocess.DEVNULL)
+            print(
+                f"seeded {records:,} rows in a separate process in {time.perf_counter() - started:.0f} s"
+            )
+        child = subprocess.Popen(
+            _cli("serve", Path(tmp), records if seed_in_server else 0),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             with RssSampler(child.pid) as sampler:
                 ready = json.loads(child.stdout.readline() if child.stdout else "{}")
-                print(f"seeded and serving {records:,} Data Cloud rows: {sampler.end_phase()}")
+                print(f"serving {records:,} Data Cloud rows: {sampler.end_phase()}")
                 session = _session(ready)
                 seconds = _upsert(ready, session, records, job_rows)
                 print(
@@ -112,14 +124,14 @@ def main() -> None:
     print(f"command: {COMMAND}")
 
 
-def _serve(data_dir: Path, records: int) -> subprocess.Popen[str]:
+def _cli(command: str, data_dir: Path, records: int) -> list[str]:
     limit = os.environ.get("BENCH_MEMORY_DUCKDB_LIMIT")
     setup = f"import emulator.datacloud.backend as b; b.MEMORY_LIMIT = {limit!r}; " if limit else ""
-    command = [
+    return [
         sys.executable,
         "-c",
         setup + "from emulator.cli import emulator; emulator()",
-        "serve",
+        command,
         "--data-dir",
         str(data_dir),
         "--records",
@@ -127,7 +139,6 @@ def _serve(data_dir: Path, records: int) -> subprocess.Popen[str]:
         "--seed",
         "1",
     ]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
 def _session(ready: dict[str, Any]) -> requests.Session:
