@@ -12,6 +12,14 @@ Rows are processed in internal batches of ``internal_batch_rows`` (10,000 like S
 ``DailyBulkApiBatches`` unit each. With ``rows_per_second`` unset all batches are written in one
 set-based statement; with it set, ``parallel_batches`` batches run per wave, each wave taking as
 long as its largest batch needs at that rate, so ``numberRecordsProcessed`` visibly advances.
+
+Faults: ``lock_error_rate`` fails rows with ``UNABLE_TO_LOCK_ROW`` (seeded per job);
+``fail_after_rows`` processes that many rows, then fails the job with ``fail_message`` and leaves
+the rest in ``unprocessedrecords``; ``batch_retries`` adds that many retries per batch to
+``retries``. Jobs live in memory (Opportunity rows persist in DuckDB). Operations processed:
+``upsert`` and ``insert``; other operations are accepted at create and fail at processing.
+Stats: counters ``ingest.jobs_created``, ``ingest.rows_received``, ``ingest.rows_processed``,
+``ingest.rows_failed``, ``ingest.batches``, ``ingest.jobs_<final state>``; max ``ingest.jobs_active``.
 """
 
 from __future__ import annotations

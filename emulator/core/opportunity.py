@@ -2,16 +2,20 @@
 
 Everything is set-based. SQL text is built from schema constants only (uploaded values stay in
 Arrow columns and never enter SQL text, hence the S608 waivers). Rows arrive as an Arrow table
-of strings (``__row`` plus ``c0..cN`` in
-header order) and are validated and written with DuckDB SQL, never row by row in Python.
+of strings (``__row`` plus ``c0..cN`` in header order) and are validated and written with DuckDB
+SQL and Arrow compute, never row by row in Python.
+
+Matching: the External ID is compared with DuckDB ``lower()`` on both sides unless
+``EmulatorConfig.external_id_case_sensitive``; no hidden column is stored. New Ids are
+``006EM`` + 10 digits + ``YAA``, allocated after the highest one in the table.
 
 Decisions where Salesforce is not documented:
 - Duplicate External IDs inside one job (compared with the org's case rule): the first occurrence
   in upload order is processed; every later one fails ``DUPLICATE_VALUE``. So case-only duplicates
   collapse into one record, as they would across jobs.
-- When a row has several problems, one error is reported, in this order: blank External ID, type,
-  duplicate key, read-only field, length, restricted picklist, several existing matches, required
-  fields, injected lock failure.
+- When a row has several problems, one error is reported, in this order: blank External ID
+  (``MISSING_ARGUMENT``), type, read-only field, length, restricted picklist, duplicate key in the
+  job, several existing matches, required fields, injected lock failure.
 - Messages name fields by API name (Salesforce uses the field label in some texts).
 """
 
@@ -111,7 +115,8 @@ class OpportunityTable:
             self._next_id = None
 
     def validate(self, rows: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
-        """Checks that need only the job's own rows: ``rows`` plus ``__key`` and ``__pre_error``.
+        """Checks that need only the job's own rows: ``rows`` plus ``__key``, ``__first``,
+        ``__pre_error`` and the required fields missing on create / nulled on update.
 
         ``external_id`` is the upsert key field, or None for insert (no key: nothing matches).
         """
