@@ -9,8 +9,9 @@ A sampler thread reads the child's RSS (psutil, the child and its children) ever
 keeps the peak of each phase. Target: peak <= 1.5 GB. Prints figures, asserts nothing.
 
 ``BENCH_MEMORY_DUCKDB_LIMIT=512MB`` lowers the tenant database's DuckDB ``memory_limit`` in the
-child (default ``emulator.datacloud.backend.MEMORY_LIMIT``), to show how much of the read's peak
-is DuckDB's sort.
+child (default ``emulator.datacloud.backend.MEMORY_LIMIT``), ``BENCH_MEMORY_CORE_LIMIT=512MB``
+sets one on the org's database (default: DuckDB's, 80% of RAM), to show how much of the peak is
+DuckDB's buffer pools (profiling only: the product code is not changed by these).
 
     uv run python -m bench emulator_memory    # BENCH_MEMORY_RECORDS=2000000
 """
@@ -126,7 +127,16 @@ def main() -> None:
 
 def _cli(command: str, data_dir: Path, records: int) -> list[str]:
     limit = os.environ.get("BENCH_MEMORY_DUCKDB_LIMIT")
+    core_limit = os.environ.get("BENCH_MEMORY_CORE_LIMIT")
     setup = f"import emulator.datacloud.backend as b; b.MEMORY_LIMIT = {limit!r}; " if limit else ""
+    if core_limit:
+        setup += (
+            "import emulator.store as s; _init = s.Store.__init__\n"
+            "def _limited(self, path):\n"
+            "    _init(self, path)\n"
+            f"    self._root.execute(\"SET memory_limit = '{core_limit}'\")\n"
+            "s.Store.__init__ = _limited\n"
+        )
     return [
         sys.executable,
         "-c",
