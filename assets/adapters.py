@@ -241,12 +241,50 @@ def source_ids(source: Source, key_range: KeyRange) -> pa.ChunkedArray:
     return table.column(0).cast(pa.string())
 
 
-def target_ids(target: Target, key_range: KeyRange) -> pa.Array:
-    """Every ExternalId in Salesforce (a SOQL range would compare case-insensitively and could
-    miss ids); ``reconcile`` applies the range with the one comparator."""
+# At most this many ``LIKE 'c%'`` clauses in a read-back query; wider ranges read every id.
+MAX_READBACK_PREFIXES = 64
+
+
+def readback_prefixes(key_range: KeyRange) -> list[str] | None:
+    """Prefixes such that every id of ``key_range`` starts with one of them (None: no such short
+    list, read every id).
+
+    ``LIKE 'p%'`` holds for an id that starts with ``p`` whatever the field's case sensitivity, and
+    under a case-insensitive field also for its other spellings, so the read-back stays a superset
+    of the range; ``reconcile`` then applies the range itself with the one comparator. Ids between
+    two bounds share their common prefix, or else start with a character between theirs.
+    """
+    lo, hi = key_range.lo, key_range.hi
+    if lo is None or hi is None:
+        return None
+    common = 0
+    for a, b in zip(lo, hi, strict=False):
+        if a != b:
+            break
+        common += 1
+    if common:
+        return [lo[:common]] if "\x00" not in lo[:common] else None
+    first, last = ord(lo[0]), ord(hi[0])
+    if last - first + 1 > MAX_READBACK_PREFIXES or first < ord(" "):
+        return None
+    return [chr(c) for c in range(first, last + 1) if not 0xD800 <= c <= 0xDFFF]
+
+
+def readback_soql(key_range: KeyRange) -> str:
     field = spec().external_id_field
-    text = f"SELECT {field} FROM {spec().object_name} WHERE {field} != null"  # noqa: S608 - no literals
-    batches = list(target.bulk_query(text))
+    where = f"{field} != null"
+    prefixes = readback_prefixes(key_range)
+    if prefixes:
+        likes = " OR ".join(f"{field} LIKE {soql.quote_like(p)[:-1]}%'" for p in prefixes)
+        where += f" AND ({likes})"
+    return f"SELECT {field} FROM {spec().object_name} WHERE {where}"  # noqa: S608 - quoted above
+
+
+def target_ids(target: Target, key_range: KeyRange) -> pa.Array:
+    """The ExternalIds Salesforce holds for (a superset of) the range; ``reconcile`` applies the
+    range with the one comparator (a SOQL range would compare case-insensitively)."""
+    field = spec().external_id_field
+    batches = list(target.bulk_query(readback_soql(key_range)))
     if not batches:
         return pa.array([], pa.string())
     ids = pa.Table.from_batches(batches).column(field).cast(pa.string())

@@ -7,7 +7,10 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
+from assets.adapters import MAX_READBACK_PREFIXES, readback_prefixes, readback_soql
 from assets.checkpoint import Checkpoint, StreamLedger, checkpoint_observation, read_checkpoint
 from assets.dead_letter import (
     KIND_QUARANTINED,
@@ -25,6 +28,7 @@ from assets.quota import (
     forecast_load,
     guard_quota,
 )
+from assets.ranges import KeyRange
 
 unit = pytest.mark.unit
 
@@ -113,3 +117,33 @@ def test_dead_letter_parts_are_idempotent_and_sealed_per_run(tmp_path: Path) -> 
     assert table.num_rows == 3
     assert counts_by_code(read_dead_letter(path), KIND_REJECTED) == {"E1": 1, "E2": 1}
     assert store.pending_table().num_rows == 0
+
+
+@st.composite
+def range_and_id(draw: st.DrawFn) -> tuple[KeyRange, str]:
+    texts = st.text(min_size=1, max_size=8)
+    a, b, x = draw(texts), draw(texts), draw(st.text(max_size=10))
+    lo, hi = sorted((a, b))
+    assume(lo < hi and lo <= x < hi)
+    return KeyRange(lo, hi), x
+
+
+@unit
+@given(range_and_id())
+def test_readback_prefixes_cover_every_id_of_the_range(case: tuple[KeyRange, str]) -> None:
+    key_range, external_id = case
+    prefixes = readback_prefixes(key_range)
+    if prefixes is not None:
+        assert any(external_id.startswith(p) for p in prefixes)
+        assert len(prefixes) <= MAX_READBACK_PREFIXES
+
+
+@unit
+def test_readback_query_narrows_bounded_ranges_and_quotes_prefixes() -> None:
+    assert readback_prefixes(KeyRange("SAP-4000024", "SAP-4000054")) == ["SAP-40000"]
+    assert readback_prefixes(KeyRange("CRM-9", "F")) == ["C", "D", "E", "F"]
+    assert readback_prefixes(KeyRange(None, "F")) is None
+    assert readback_prefixes(KeyRange("A", None)) is None
+    assert readback_prefixes(KeyRange("!", "~")) is None  # too many first characters
+    soql_text = readback_soql(KeyRange("a%_'x1", "a%_'x2"))
+    assert soql_text.endswith(r"AND (External_Id__c LIKE 'a\%\_\'x%')")
