@@ -79,10 +79,14 @@ def main() -> None:
     ):
         session = _session(server)
         for label in ("create", "update"):
+            cpu_before = time.process_time()
             seconds = _load(server, session, chunks)
+            cpu = time.process_time() - cpu_before
             print(
                 f"{label}: {records:,} rows in {seconds:.2f} s = {records / seconds:,.0f} rows/s "
-                f"(first close to last JobComplete)"
+                f"(first close to last JobComplete); {cpu:.1f} CPU-s = "
+                f"{records / cpu:,.0f} rows per CPU-second; load average "
+                f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
             )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS of the process (generator + emulator): {peak_mb:,.0f} MB")
