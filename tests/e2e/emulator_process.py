@@ -94,9 +94,12 @@ def start_emulator(data_dir: Path, log_dir: Path, records: int) -> EmulatorProce
 
 
 def _ready_line(process: ChildProcess) -> dict[str, Any] | None:
+    """The JSON line with the connection details (other JSON lines, e.g. the data profile, precede it)."""
     for line in process.log_path.read_text(errors="replace").splitlines():
         if line.startswith("{"):
-            return dict(json.loads(line))
+            info = json.loads(line)
+            if "url" in info and "ca_bundle" in info:
+                return dict(info)
     return None
 
 

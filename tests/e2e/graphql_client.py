@@ -69,7 +69,8 @@ class DagsterGraphQL:
             json={"query": query, "variables": dict(variables or {})},
             timeout=TIMEOUT,
         )
-        response.raise_for_status()
+        if response.status_code >= 400:
+            raise GraphQLError(f"HTTP {response.status_code} from /graphql: {response.text[:2000]}")
         body = response.json()
         if body.get("errors"):
             raise GraphQLError(json.dumps(body["errors"])[:2000])
@@ -190,7 +191,7 @@ class DagsterGraphQL:
     def sensor_dry_run_partition_keys(self, name: str, partitions_def: str) -> list[str]:
         """Keys the sensor would add on its next tick (the UI's "Test sensor"), without a tick."""
         data = self.execute(
-            """mutation($s: SensorSelector!) { sensorDryRun(selectorData: $s) {
+            """mutation($s: SensorSelector!) { sensorDryRun(selectorData: $s, cursor: null) {
                  __typename ... on DryRunInstigationTick { evaluationResult {
                    skipReason error { message }
                    dynamicPartitionsRequests { partitionKeys partitionsDefName type } } }

@@ -98,6 +98,7 @@ def test_kill_9_during_a_load_the_run_retry_finishes_the_range(
     assert_checks_pass(stack, [key])
 
 
+@pytest.mark.timeout(900)
 def test_backfill_of_every_range_stays_within_the_pool_and_loses_nothing(
     deployment: SfloadDeployment, range_keys: list[str]
 ) -> None:
