@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -9,10 +10,12 @@ import dagster as dg
 
 from assets import adapters
 from assets.partitions import PARTITIONS_NAME, current_keys, key_order_requests
+from assets.plan import DEFAULT_TARGET_PARTITIONS
 from orchestration.jobs import opportunities_job
 from resources.data_cloud import DataCloudResource
 from resources.salesforce import SalesforceResource
 
+PARTITIONS_ENV = "SFLOAD_PARTITIONS"  # optional: the planner's target range count
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -68,6 +71,12 @@ def busy_partitions(run_tags: Iterable[Mapping[str, str]], keys: Sequence[str]) 
     return busy
 
 
+def target_partitions() -> int:
+    """Read when the planner ticks (never at import), so the CLI and the sensor plan alike."""
+    value = os.environ.get(PARTITIONS_ENV, "").strip()
+    return int(value) if value else DEFAULT_TARGET_PARTITIONS
+
+
 def plan_fingerprint(keys: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:12]
 
@@ -100,7 +109,7 @@ def opportunity_ranges_sensor(
 ) -> dg.SensorResult | dg.SkipReason:
     current = context.instance.get_dynamic_partitions(PARTITIONS_NAME)
     with adapters.source_session(data_cloud) as source:
-        wanted = adapters.plan_keys(source, sorted(current))
+        wanted = adapters.plan_keys(source, sorted(current), target_partitions())
     changes = key_order_requests(current, wanted)
     if changes.is_empty:
         return dg.SkipReason(f"{len(current)} ranges unchanged")

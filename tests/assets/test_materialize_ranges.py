@@ -24,11 +24,13 @@ from materialize_support import (
 from assets.checks import NO_MISSING_RECORDS, NO_REJECTED_RECORDS
 from assets.keys import key_to_range
 from emulator.server import EmulatorServer
+from orchestration.sensors import PARTITIONS_ENV
 
 pytestmark = [pytest.mark.dagster, pytest.mark.emulator]
 
-RECORDS = 2_000
+RECORDS = 1_200
 JOB_ROWS = 150  # several Bulk jobs per range
+PARTITIONS = 4
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +47,13 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.DagsterIns
 
 
 def test_every_planned_range_loads_exactly_its_ids_and_reloads_idempotently(
-    server: EmulatorServer, instance: dg.DagsterInstance
+    server: EmulatorServer, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(PARTITIONS_ENV, str(PARTITIONS))
     resources = resources_for(salesforce_for(server, max_job_rows=JOB_ROWS))
     keys = plan_partitions(instance, resources)
-    assert len(keys) >= 5 and keys == sorted(keys)
+    assert len(keys) == PARTITIONS and keys == sorted(keys)
+    assert key_to_range(keys[0]).lo is None and key_to_range(keys[-1]).hi is None
     source = datacloud_ids(server)
     assert len(source) == RECORDS and all(source)
 
