@@ -29,8 +29,17 @@ from resources.salesforce.errors import (
 )
 from resources.salesforce.jobs import PollSettings
 from resources.salesforce.models import JobInfo, Limit, Limits
-from resources.salesforce.resource import SalesforceResource
 from resources.salesforce.soql import quote_like, quote_string
+
+
+def __getattr__(name: str) -> object:
+    # Lazy, so that the emulator (which shares protocol.py) does not pay for importing Dagster.
+    if name == "SalesforceResource":
+        from resources.salesforce.resource import SalesforceResource
+
+        return SalesforceResource
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AccessToken",
