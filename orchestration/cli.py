@@ -310,7 +310,7 @@ class ProgressBar:
         rate = p.rows_done / p.seconds if p.seconds else 0.0
         failed = f", {p.ranges_failed} failed" if p.ranges_failed else ""
         return (
-            f"[{bar}] {p.rows_done:,}/{p.rows_total:,} rows  "
+            f"[{bar}] {p.rows_done:,}/{p.rows_total:,} rows sent  "
             f"{p.ranges_done}/{p.ranges_total} ranges done, {p.ranges_running} running{failed}  "
             f"{p.seconds:.0f}s  {rate:,.0f} rows/s"
         )

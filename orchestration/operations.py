@@ -653,7 +653,7 @@ def execute_range(
 
 @dataclass(frozen=True)
 class Progress:
-    rows_done: int
+    rows_done: int  # source rows of finished ranges, and of running ranges' submitted jobs
     rows_total: int
     ranges_done: int
     ranges_failed: int

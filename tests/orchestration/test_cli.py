@@ -52,7 +52,7 @@ def test_progress_line_shows_rows_ranges_and_rate() -> None:
             seconds=10.0,
         )
     )
-    assert line.startswith("[#####.....] 500/1,000 rows")
+    assert line.startswith("[#####.....] 500/1,000 rows sent")
     assert "1/4 ranges done, 2 running, 1 failed" in line
     assert line.endswith("50 rows/s")
 
