@@ -9,16 +9,6 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 import pytest
-from materialize_support import (
-    check_results,
-    emulator_get,
-    load_metadata,
-    materialize_range,
-    resources_for,
-    running_emulator,
-    salesforce_external_ids,
-    uploads_per_job,
-)
 
 from assets.checkpoint import Checkpoint, read_checkpoint
 from assets.checks import NO_MISSING_RECORDS
@@ -28,6 +18,16 @@ from assets.partitions import PARTITIONS_NAME
 from assets.ranges import WHOLE_KEY_SPACE
 from emulator.server import EmulatorServer
 from resources.salesforce import IngestReport, JobOutcome, ObjectSpec, SalesforceResource
+from tests.assets.materialize_support import (
+    check_results,
+    emulator_get,
+    load_metadata,
+    materialize_range,
+    resources_for,
+    running_emulator,
+    salesforce_external_ids,
+    uploads_per_job,
+)
 
 pytestmark = [pytest.mark.dagster, pytest.mark.emulator]
 

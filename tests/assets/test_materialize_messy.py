@@ -9,18 +9,6 @@ from typing import Any
 
 import dagster as dg
 import pytest
-from materialize_support import (
-    change_rows,
-    check_results,
-    emulator_get,
-    load_metadata,
-    materialize_range,
-    plain,
-    resources_for,
-    running_emulator,
-    salesforce_external_ids,
-    salesforce_for,
-)
 
 from assets.checks import (
     NO_MISSING_RECORDS,
@@ -33,6 +21,18 @@ from assets.opportunities import salesforce_opportunities
 from assets.partitions import PARTITIONS_NAME, opportunity_ranges
 from assets.ranges import WHOLE_KEY_SPACE
 from emulator.server import EmulatorServer
+from tests.assets.materialize_support import (
+    change_rows,
+    check_results,
+    emulator_get,
+    load_metadata,
+    materialize_range,
+    plain,
+    resources_for,
+    running_emulator,
+    salesforce_external_ids,
+    salesforce_for,
+)
 
 pytestmark = [pytest.mark.dagster, pytest.mark.emulator]
 

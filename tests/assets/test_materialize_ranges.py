@@ -9,7 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from materialize_support import (
+
+from assets.checks import NO_MISSING_RECORDS, NO_REJECTED_RECORDS
+from assets.keys import key_to_range
+from emulator.server import EmulatorServer
+from orchestration.sensors import PARTITIONS_ENV
+from tests.assets.materialize_support import (
     check_results,
     datacloud_ids,
     load_metadata,
@@ -20,11 +25,6 @@ from materialize_support import (
     salesforce_external_ids,
     salesforce_for,
 )
-
-from assets.checks import NO_MISSING_RECORDS, NO_REJECTED_RECORDS
-from assets.keys import key_to_range
-from emulator.server import EmulatorServer
-from orchestration.sensors import PARTITIONS_ENV
 
 pytestmark = [pytest.mark.dagster, pytest.mark.emulator]
 
