@@ -10,7 +10,7 @@ from assets.dead_letter import read_dead_letter
 from assets.opportunities import ASSET_KEY, salesforce_opportunities
 from assets.partitions import current_keys, opportunity_ranges
 from resources.data_cloud import DataCloudResource
-from resources.salesforce import SalesforceResource
+from resources.salesforce.resource import SalesforceResource
 
 NO_MISSING_RECORDS = "no_missing_records"
 NO_REJECTED_RECORDS = "no_rejected_records"
@@ -96,7 +96,7 @@ def all_ranges_have_no_missing_records(
             unchecked.append(key)
         elif not evaluation.passed:
             failing.append(key)
-        check_meta = {
+        check_meta: dict[str, Any] = {
             k: getattr(v, "value", v)
             for k, v in (evaluation.metadata if evaluation else {}).items()
         }

@@ -24,7 +24,7 @@ from assets.dead_letter import (
 from assets.partitions import opportunity_ranges
 from assets.quota import allowances_from_limits, forecast_load, guard_quota
 from resources.data_cloud import DataCloudResource
-from resources.salesforce import SalesforceResource
+from resources.salesforce.resource import SalesforceResource
 
 ASSET_NAME = "salesforce_opportunities"
 ASSET_KEY = dg.AssetKey(ASSET_NAME)

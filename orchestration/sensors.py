@@ -13,7 +13,7 @@ from assets.partitions import PARTITIONS_NAME, current_keys, key_order_requests
 from assets.plan import DEFAULT_TARGET_PARTITIONS
 from orchestration.jobs import opportunities_job
 from resources.data_cloud import DataCloudResource
-from resources.salesforce import SalesforceResource
+from resources.salesforce.resource import SalesforceResource
 
 PARTITIONS_ENV = "SFLOAD_PARTITIONS"  # optional: the planner's target range count
 PARTITION_TAG = "dagster/partition"
