@@ -202,6 +202,9 @@ def main(records: int, data_dir: Path, partitions: int) -> None:
     except (ops.OperationError, EmulatorStartError) as exc:
         click.echo(f"demo: {exc}", err=True)
         code = 2
+    except Exception as exc:
+        click.echo(f"demo failed: {ops.describe_error(exc)}", err=True)
+        code = 1
     sys.exit(code)
 
 
