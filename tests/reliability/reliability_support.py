@@ -12,7 +12,13 @@ from typing import Any
 
 import dagster as dg
 import pyarrow as pa
-from materialize_support import (
+
+from assets.checks import NO_MISSING_RECORDS
+from assets.dead_letter import KIND_QUARANTINED, KIND_REJECTED, read_dead_letter
+from assets.keys import key_to_range
+from emulator.server import EmulatorServer
+from resources.salesforce import IngestReport, JobOutcome, ObjectSpec, SalesforceResource
+from tests.assets.materialize_support import (
     check_results,
     control,
     datacloud_ids,
@@ -20,12 +26,6 @@ from materialize_support import (
     materialize_range,
     salesforce_external_ids,
 )
-
-from assets.checks import NO_MISSING_RECORDS
-from assets.dead_letter import KIND_QUARANTINED, KIND_REJECTED, read_dead_letter
-from assets.keys import key_to_range
-from emulator.server import EmulatorServer
-from resources.salesforce import IngestReport, JobOutcome, ObjectSpec, SalesforceResource
 
 # What a HookedSalesforce does after its n-th job, by hook name (resources hold config only).
 _HOOKS: dict[str, Callable[[], None]] = {}

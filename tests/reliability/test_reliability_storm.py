@@ -9,7 +9,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from materialize_support import (
+
+from emulator.server import EmulatorServer
+from orchestration.sensors import PARTITIONS_ENV
+from tests.assets.materialize_support import (
     datacloud_ids,
     emulator_get,
     plan_partitions,
@@ -18,19 +21,18 @@ from materialize_support import (
     salesforce_external_ids,
     salesforce_for,
 )
-from reliability_support import (
+from tests.reliability.reliability_support import (
     assert_every_row_accounted_for,
     duplicate_records,
     materialize_with_retries,
 )
-
-from emulator.server import EmulatorServer
 
 pytestmark = [pytest.mark.dagster, pytest.mark.emulator]
 
 RECORDS = 2_000
 JOB_ROWS = 250
 ATTEMPTS = 4  # one run and up to three run retries per range
+RANGES = 5
 
 
 @pytest.fixture
@@ -40,13 +42,14 @@ def server(tmp_path: Path) -> Iterator[EmulatorServer]:
 
 
 def test_every_range_loads_under_the_storm_with_nothing_missing_and_no_duplicates(
-    server: EmulatorServer, tmp_path: Path
+    server: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(PARTITIONS_ENV, str(RANGES))
     resources = resources_for(salesforce_for(server, max_job_rows=JOB_ROWS))
     (tmp_path / "home").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as instance:
         keys = plan_partitions(instance, resources)
-        assert len(keys) >= 5
+        assert len(keys) >= RANGES - 1
 
         runs = [materialize_with_retries(instance, resources, key, ATTEMPTS) for key in keys]
 
