@@ -84,12 +84,12 @@ def start_emulator(data_dir: Path, log_dir: Path, records: int) -> EmulatorProce
     )
     try:
         info = wait_until(lambda: _ready_line(process), 300, "the emulator", 0.5, [process])
+        session = requests.Session()
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE silently replaces session.verify
+        session.verify = str(info["ca_bundle"])
     except BaseException:
         process.stop()
         raise
-    session = requests.Session()
-    session.trust_env = False  # else REQUESTS_CA_BUNDLE silently replaces session.verify
-    session.verify = str(info["ca_bundle"])
     return EmulatorProcess(process=process, info=info, session=session)
 
 
