@@ -74,6 +74,8 @@ LOAD_TAG = "sfload/load"
 PID_TAG = "sfload/pid"
 HOST_TAG = "sfload/host"
 STOP_STATE_KEY = "sfload/stop"
+# A job on Dagster's default executor picks in-process by run config; one on the in-process executor
+# needs none.
 IN_PROCESS_RUN_CONFIG: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}
 FINISHED_STATUSES = {
     dg.DagsterRunStatus.SUCCESS,
@@ -642,13 +644,21 @@ def execute_range(
         if stop_state(instance):  # stopped while this worker was starting
             remember_for_restart(instance, [key])
             return
+        factory = _job_factory(job_ref)
         with dg.execute_job(
-            dg.reconstructable(_job_factory(job_ref)),
+            dg.reconstructable(factory),
             instance=instance,
             tags=tags,
-            run_config=IN_PROCESS_RUN_CONFIG,
+            run_config=run_config_for(factory()),
         ):
             pass
+
+
+def run_config_for(job: dg.JobDefinition) -> dict[str, Any]:
+    """Steps of a run execute in its worker process: no process per step to start."""
+    if job.executor_def.name == dg.multi_or_in_process_executor.name:
+        return IN_PROCESS_RUN_CONFIG
+    return {}
 
 
 @dataclass(frozen=True)
