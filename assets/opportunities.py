@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import dagster as dg
 import pyarrow as pa
 
-from assets import adapters
+from assets import adapters, deletes
 from assets.checkpoint import Checkpoint, StreamLedger, checkpoint_observation, read_checkpoint
 from assets.dead_letter import (
     KIND_QUARANTINED,
@@ -39,6 +39,8 @@ RETRY_POLICY = dg.RetryPolicy(
 class LoadConfig(dg.Config):
     quota_reserve_fraction: float = 0.1  # never spend the last 10% of a daily allowance
     polls_per_job_forecast: int = 10
+    # Delete the range's Salesforce records that Data Cloud no longer has (assets/deletes.py).
+    delete_extra_records: bool = False
 
 
 class InvariantBroken(Exception):
@@ -130,6 +132,10 @@ def salesforce_opportunities(
             f"updated {report.updated} + rejected {rows_rejected} + quarantined "
             f"{totals.rows_quarantined} = {accounted}"
         )
+    # Records Data Cloud no longer has: reported by the check; deleted only when configured.
+    deleted = deletes.apply_delete_policy(
+        deletes.DeletePolicy(enabled=config.delete_extra_records), source, target, key_range
+    )
     recorder.complete()
     seconds = time.monotonic() - started
     return dg.MaterializeResult(
@@ -139,6 +145,7 @@ def salesforce_opportunities(
             "rows_updated": report.updated,
             "rows_rejected": rows_rejected,
             "rows_quarantined": totals.rows_quarantined,
+            **deleted.metadata(),
             "jobs": len(report.jobs),
             "api_calls": report.api_calls,
             "data_cloud_api_calls": adapters.source_api_calls(source),

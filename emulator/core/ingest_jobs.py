@@ -78,7 +78,8 @@ DELETABLE_STATES = (
     JobState.ABORTED,
     JobState.FAILED,
 )
-SUPPORTED_OPERATIONS = (Operation.INSERT, Operation.UPSERT)
+DELETE_OPERATIONS = (Operation.DELETE, Operation.HARD_DELETE)  # no recycle bin: both delete
+SUPPORTED_OPERATIONS = (Operation.INSERT, Operation.UPSERT, *DELETE_OPERATIONS)
 
 
 class ClockMode(StrEnum):
@@ -379,8 +380,12 @@ class IngestBackend:
                 "is not supported by this emulator"
             )
         external_id = job.external_id_field if job.operation is Operation.UPSERT else None
-        columns = opportunity.map_header(parsed.header, external_id)
-        prepared = self.table.validate(parsed.rows, columns, external_id)
+        if job.operation in DELETE_OPERATIONS:
+            opportunity.check_delete_header(parsed.header)
+            columns, prepared = [], parsed.rows
+        else:
+            columns = opportunity.map_header(parsed.header, external_id)
+            prepared = self.table.validate(parsed.rows, columns, external_id)
         prepared = prepared.append_column(opportunity.LOCK, _lock_mask(job, prepared, settings))
         total = prepared.num_rows
         stop_at = (
@@ -452,7 +457,10 @@ class IngestBackend:
         columns: list[opportunity.Column],
         external_id: str | None,
     ) -> None:
-        outcome = self.table.write(batch, columns, external_id)
+        if job.operation in DELETE_OPERATIONS:
+            outcome = self.table.delete(batch)
+        else:
+            outcome = self.table.write(batch, columns, external_id)
         failed = pc.count(outcome[opportunity.RESULT_ERROR]).as_py()
         with job.lock:
             job.outcomes.append(outcome)

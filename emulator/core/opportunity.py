@@ -92,6 +92,28 @@ def map_header(header: Sequence[str], external_id_field: str | None) -> list[Col
     return columns
 
 
+def check_delete_header(header: Sequence[str]) -> None:
+    """A delete or hardDelete upload has exactly one column, ``Id``."""
+    if [name.lower() for name in header] != ["id"]:
+        raise CsvRejected("InvalidBatch : InvalidBatch : The 'delete' batch must contain only ids")
+
+
+_DELETE_OUTCOME_SQL = f"""
+    SELECT i.{ROW_NUMBER}, i.c0 AS {RESULT_ID}, false AS {RESULT_CREATED},
+        CASE
+            WHEN i.c0 = '' THEN 'MISSING_ARGUMENT:Id not specified:--'
+            WHEN NOT regexp_full_match(i.c0, '[a-zA-Z0-9]{{15}}([a-zA-Z0-9]{{3}})?')
+                THEN 'MALFORMED_ID:malformed id ' || i.c0 || ':--'
+            WHEN o."Id" IS NULL OR row_number() OVER (PARTITION BY i.c0 ORDER BY i.{ROW_NUMBER}) > 1
+                THEN 'ENTITY_IS_DELETED:entity is deleted:--'
+            WHEN i.{LOCK} THEN 'UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this '
+                || 'record or 200 records: ' || i.c0 || ':--'
+        END AS {RESULT_ERROR}
+    FROM incoming i LEFT JOIN "{schema.OBJECT_NAME}" o ON o."Id" = i.c0
+    ORDER BY i.{ROW_NUMBER}
+"""  # noqa: S608 - names are constants; uploaded values stay in the registered table
+
+
 def key_sql(expr: str, case_sensitive: bool) -> str:
     """How an External ID value is compared: ``lower()`` unless the field is case-sensitive."""
     return expr if case_sensitive else f"lower({expr})"
@@ -113,6 +135,27 @@ class OpportunityTable:
         with self.store.write_lock, self.store.cursor() as cur:
             cur.execute(f'DELETE FROM "{schema.OBJECT_NAME}"')  # noqa: S608
             self._next_id = None
+
+    def delete(self, batch: pa.Table) -> pa.Table:
+        """Delete the records a delete job's rows name by ``Id`` (column ``c0``, see
+        ``check_delete_header``); returns the per-row outcome like ``write``. A blank, malformed,
+        unknown or already deleted Id (also one named earlier in the job) fails its row."""
+        with self.store.write_lock, self._cursor_with(incoming=batch) as cur:
+            cur.begin()
+            try:
+                outcome = cur.sql(_DELETE_OUTCOME_SQL).to_arrow_table()
+                cur.register("judged", outcome)
+                cur.execute(
+                    f'DELETE FROM "{schema.OBJECT_NAME}" WHERE "Id" IN '  # noqa: S608
+                    f"(SELECT {RESULT_ID} FROM judged WHERE {RESULT_ERROR} IS NULL)"
+                )
+                cur.commit()
+            except BaseException:
+                cur.rollback()
+                raise
+            finally:
+                cur.unregister("judged")
+        return outcome
 
     def validate(self, rows: pa.Table, columns: list[Column], external_id: str | None) -> pa.Table:
         """Checks that need only the job's own rows: ``rows`` plus ``__key``, ``__first``,

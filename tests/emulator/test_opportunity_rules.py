@@ -366,8 +366,8 @@ def test_insert_always_creates_and_needs_no_key(ingest: IngestClient) -> None:
 
 
 def test_unsupported_operations_fail_the_job_plainly(ingest: IngestClient) -> None:
-    _, info = ingest.run("Id\n006EM0000000001YAA\n", operation="delete", externalIdFieldName=None)
+    _, info = ingest.run("Id\n006EM0000000001YAA\n", operation="update", externalIdFieldName=None)
     assert info["state"] == "Failed"
     assert info["errorMessage"] == (
-        "InvalidJob : Operation delete on Opportunity is not supported by this emulator"
+        "InvalidJob : Operation update on Opportunity is not supported by this emulator"
     )

@@ -13,9 +13,10 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
-from assets.checks import NO_MISSING_RECORDS
+from assets.checks import NO_MISSING_RECORDS, no_missing_records, no_rejected_records
 from assets.dead_letter import KIND_QUARANTINED, KIND_REJECTED, read_dead_letter
 from assets.keys import key_to_range
+from assets.opportunities import salesforce_opportunities
 from emulator.server import EmulatorServer
 from resources.salesforce import IngestReport, JobOutcome, ObjectSpec, SalesforceResource
 from tests.assets.materialize_support import (
@@ -205,3 +206,19 @@ def _meta_int(evaluation: dg.AssetCheckEvaluation, name: str) -> int:
 
 def _blank(external_id: str | None) -> bool:
     return external_id is None or not external_id.strip()
+
+
+def materialize_with_config(
+    instance: dg.DagsterInstance,
+    resources: Mapping[str, Any],
+    key: str,
+    load_config: Mapping[str, Any],
+) -> dg.ExecuteInProcessResult:
+    """``materialize_range`` with the asset's run config (e.g. the delete policy)."""
+    return dg.materialize(
+        [salesforce_opportunities, no_missing_records, no_rejected_records],
+        partition_key=key,
+        resources=dict(resources),
+        instance=instance,
+        run_config={"ops": {salesforce_opportunities.op.name: {"config": dict(load_config)}}},
+    )
