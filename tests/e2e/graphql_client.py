@@ -279,17 +279,17 @@ class DagsterGraphQL:
                 return int(match.group(1))
         return None
 
-    def latest_check_results(self, asset_path: Sequence[str], check_name: str) -> dict[str, str]:
-        """Partition -> status of its newest execution (SUCCEEDED, FAILED, ...)."""
+    def check_results_by_run(
+        self, asset_path: Sequence[str], check_name: str
+    ) -> dict[tuple[str, str], str]:
+        """(run id, partition) -> status (SUCCEEDED, FAILED, SKIPPED, ...) of that check execution."""
         data = self.execute(
             """query($k: AssetKeyInput!, $c: String!) {
                  assetCheckExecutions(assetKey: $k, checkName: $c, limit: 1000) {
-                   status partition timestamp } }""",
+                   runId status partition } }""",
             {"k": {"path": list(asset_path)}, "c": check_name},
         )
-        latest: dict[str, tuple[float, str]] = {}
-        for execution in data["assetCheckExecutions"]:
-            key, stamp = execution["partition"] or "", execution["timestamp"]
-            if key not in latest or stamp > latest[key][0]:
-                latest[key] = (stamp, execution["status"])
-        return {key: status for key, (_, status) in latest.items()}
+        return {
+            (execution["runId"], execution["partition"] or ""): execution["status"]
+            for execution in data["assetCheckExecutions"]
+        }
