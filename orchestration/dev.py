@@ -8,6 +8,7 @@ schedule, sensors) load into the same emulator. Ctrl-C stops both.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -52,12 +53,13 @@ def run_dev(records: int, data_dir: Path, port: int, workspace: Path) -> int:
     with emulator_process(data_dir, records) as emulator:
         apply_environment(ops.env_for_emulator(emulator.ready))
         click.echo(f"Emulator at {emulator.url}; starting dagster dev on http://127.0.0.1:{port}")
-        dev = subprocess.Popen(dagster_dev_command(port, workspace))
+        # Its own session: a Ctrl-C reaches us only, and we forward exactly one SIGINT, on which
+        # dagster dev stops its webserver, daemon and code server; then the emulator stops.
+        dev = subprocess.Popen(dagster_dev_command(port, workspace), start_new_session=True)
         try:
             return dev.wait()
         except KeyboardInterrupt:
-            # The terminal's Ctrl-C reached dagster dev too (same process group); it stops its
-            # webserver, daemon and code server. Wait for that, then stop the emulator.
+            dev.send_signal(signal.SIGINT)
             try:
                 return dev.wait(timeout=60)
             except subprocess.TimeoutExpired:
