@@ -8,6 +8,7 @@ shape of the pure core and the resources' return values.
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import dagster as dg
@@ -22,8 +23,10 @@ from assets.dead_letter import (
     counts_by_code,
 )
 from assets.partitions import opportunity_ranges
-from assets.quota import allowances_from_limits, forecast_load, guard_quota
+from assets.quota import QuotaExceeded, allowances_from_limits, forecast_load, guard_quota
 from resources.data_cloud import DataCloudResource
+from resources.salesforce.bulk import IngestInterruptedError
+from resources.salesforce.errors import RequestLimitExceededError
 from resources.salesforce.resource import SalesforceResource
 
 ASSET_NAME = "salesforce_opportunities"
@@ -67,6 +70,34 @@ class LoadCounts:
     description="Opportunity rows of one ExternalId range, upserted from Data Cloud into Salesforce.",
 )
 def salesforce_opportunities(
+    context: dg.AssetExecutionContext,
+    config: LoadConfig,
+    data_cloud: DataCloudResource,
+    salesforce: SalesforceResource,
+) -> dg.MaterializeResult:
+    with _no_retry_once_an_allowance_is_spent():
+        return _load_range(context, config, data_cloud, salesforce)
+
+
+@contextmanager
+def _no_retry_once_an_allowance_is_spent() -> Iterator[None]:
+    """A spent daily allowance cannot come back within the step's retry delays: fail once, clearly."""
+    try:
+        yield
+    except QuotaExceeded as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+    except (RequestLimitExceededError, IngestInterruptedError) as exc:
+        spent = exc if isinstance(exc, RequestLimitExceededError) else exc.cause
+        if not isinstance(spent, RequestLimitExceededError):
+            raise
+        raise dg.Failure(
+            description=f"{spent} Salesforce refuses calls until the allowance recovers; the "
+            "checkpoint is kept, so run this range again then and it resumes where it stopped.",
+            allow_retries=False,
+        ) from exc
+
+
+def _load_range(
     context: dg.AssetExecutionContext,
     config: LoadConfig,
     data_cloud: DataCloudResource,

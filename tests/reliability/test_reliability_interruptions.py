@@ -111,6 +111,8 @@ def test_spent_api_allowance_stops_the_load_with_a_named_error_and_it_resumes_ne
 
     assert not stopped.success
     failures = [e for e in stopped.all_events if e.event_type_value == "STEP_FAILURE"]
+    retries = [e for e in stopped.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert retries == []  # a spent allowance is not retried within the day
     error = failures[-1].event_specific_data.error
     chain = error_chain(error)
     assert any(e.cls_name == "RequestLimitExceededError" for e in chain), chain
