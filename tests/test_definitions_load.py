@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import dagster as dg
 import pytest
 
@@ -52,3 +55,30 @@ def test_job_runs_one_range_with_its_partitioned_checks_only() -> None:
         "salesforce_opportunities_no_missing_records",
         "salesforce_opportunities_no_rejected_records",
     ]
+
+
+README_KINDS = {
+    "asset": "assets",
+    "asset check": "asset_checks",
+    "job": "jobs",
+    "schedule": "schedules",
+    "sensor": "sensors",
+    "partitions": "partitions",
+    "resource": "resources",
+    "pool": "pools",
+}
+
+
+def _readme_objects() -> dict[str, list[str]]:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Dagster objects", 1)[1].split("\n## ", 1)[0]
+    named: dict[str, list[str]] = {}
+    for kind, name in re.findall(r"^\| ([a-z ]+) \| `([a-z_]+)` \|", section, flags=re.MULTILINE):
+        named.setdefault(README_KINDS[kind], []).append(name)
+    return named
+
+
+def test_readme_names_exactly_the_objects_checked_here() -> None:
+    assert {kind: sorted(names) for kind, names in _readme_objects().items()} == {
+        kind: sorted(names) for kind, names in README_NAMES.items()
+    }
