@@ -10,8 +10,10 @@ quarantined) instead of falling between every range.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from resources.data_cloud.sql import (
     column_list,
@@ -59,19 +61,41 @@ def key_stats_sql(obj: KeyedObject) -> str:
     )
 
 
-def quantile_column(index: int) -> str:
-    return f"q{index}"
+QUANTILE_POSITION = "position"
+QUANTILE_KEY_COUNT = "key_count"
+QUANTILE_KEY = "key"
 
 
 def quantile_sql(obj: KeyedObject, fractions: Sequence[float]) -> str:
+    """The keys at the ``percentile_disc`` positions of ``fractions``, from ONE sort of the keys.
+
+    ``percentile_disc(f)`` is the key at 1-based position ``max(1, ceil(f * n))`` of the ``n``
+    non-NULL keys in order. One aggregate per fraction would sort (and hold) the keys once per
+    fraction, which ran a 2M-row tenant out of memory; numbering the rows once and keeping the
+    wanted positions is exact and cheap. Rows come back as (position, key count, key).
+    """
     if not fractions:
         raise ValueError("at least one fraction is required")
-    selected = ", ".join(
-        f"percentile_disc({quote_fraction(f)}) WITHIN GROUP (ORDER BY {obj.key_ref}) "
-        f"AS {quote_identifier(quantile_column(i))}"
-        for i, f in enumerate(fractions)
+    wanted = ", ".join(f"({quote_fraction(f)})" for f in fractions)
+    non_null = f"FROM {obj.table} WHERE {obj.key_ref} IS NOT NULL"
+    position, key_count, key = (
+        quote_identifier(QUANTILE_POSITION),
+        quote_identifier(QUANTILE_KEY_COUNT),
+        quote_identifier(QUANTILE_KEY),
     )
-    return f"SELECT {selected} FROM {obj.table}"
+    return (
+        f"WITH numbered AS (SELECT {obj.key_ref} AS {key}, "
+        f"ROW_NUMBER() OVER (ORDER BY {obj.key_ref}) AS {position}, "
+        f"COUNT(*) OVER () AS {key_count} {non_null}) "
+        f"SELECT {position}, {key_count}, {key} FROM numbered WHERE {position} IN "
+        f"(SELECT GREATEST(1, CEIL(f.fraction * (SELECT COUNT(*) {non_null}))) "
+        f"FROM (VALUES {wanted}) AS f(fraction)) ORDER BY {position}"
+    )
+
+
+def quantile_position(fraction: float, key_count: int) -> int:
+    """1-based position of ``percentile_disc(fraction)``, in exact decimal arithmetic like the SQL."""
+    return max(1, math.ceil(Decimal(quote_fraction(fraction)) * key_count))
 
 
 def count_ranges_sql(obj: KeyedObject, boundaries: Sequence[str]) -> str:

@@ -57,6 +57,19 @@ def test_quantiles_are_percentile_disc_of_the_key(
     assert got == sorted(got)
 
 
+def test_a_hundred_quantiles_equal_the_engines_percentile_disc(
+    paged_emulator: EmulatorServer, dc: DataCloudClient
+) -> None:
+    fractions = [j / 100 for j in range(1, 100)]
+    got = dc.quantile_boundaries(fractions)
+    selected = ", ".join(
+        f"percentile_disc({f}) WITHIN GROUP (ORDER BY {KEY})" for f in (0.01, 0.37, 0.5, 0.99)
+    )
+    (expected,) = truth(paged_emulator, f"SELECT {selected} FROM {TABLE}")  # noqa: S608
+    assert [got[0], got[36], got[49], got[98]] == list(expected)
+    assert got == sorted(got)
+
+
 def test_count_ranges_counts_every_row_once(
     paged_emulator: EmulatorServer, dc: DataCloudClient
 ) -> None:
