@@ -115,8 +115,12 @@ class DataCloudClient:
     def quantile_boundaries(self, fractions: Sequence[float]) -> list[str | None]:
         """The key at each fraction (``percentile_disc``); None when there are no keys."""
         table = self.query_arrow(queries.quantile_sql(self.obj, fractions)).read_all()
-        row = _single_row(table)
-        return [row[queries.quantile_column(i)] for i in range(len(fractions))]
+        rows = table.to_pylist()
+        if not rows:
+            return [None] * len(fractions)
+        key_at = {int(r[queries.QUANTILE_POSITION]): r[queries.QUANTILE_KEY] for r in rows}
+        key_count = int(rows[0][queries.QUANTILE_KEY_COUNT])
+        return [key_at[queries.quantile_position(f, key_count)] for f in fractions]
 
     def count_ranges(self, boundaries: Sequence[str]) -> list[int]:
         """Row counts of the ``len(boundaries) + 1`` half-open ranges, in one query.
