@@ -7,7 +7,11 @@ deadline, read its results as Arrow, and classify failed rows:
 
 * transient (``UNABLE_TO_LOCK_ROW``, timeouts, unprocessed rows of a Failed job) are re-submitted
   from the echoed result rows in follow-up jobs, with backoff, at most ``max_resubmits`` times;
-* permanent ones are returned with Salesforce's code and message and the external id.
+* permanent ones are returned with Salesforce's code and message and the external id;
+* a job of this load that went Failed with ``ExceededQuota`` (the daily Bulk batch allowance is
+  spent) stops the load with ``RequestLimitExceededError``: re-sending cannot succeed today. Its
+  rows are neither re-sent nor rejected; resuming the load re-follows the job and re-sends them
+  (if the allowance is still spent, that job fails the same way and the load stops again).
 
 Every row sent is accounted for exactly once: ``rows_sent == created + updated + rejected``. Rows
 that vanish from all three result files (seen for blank external ids) are rejected as
@@ -40,6 +44,7 @@ from resources.salesforce.csv_encoding import (
 )
 from resources.salesforce.errors import (
     ConnectionFailedError,
+    RequestLimitExceededError,
     RetryableServerError,
     SalesforceError,
 )
@@ -63,6 +68,8 @@ PERMANENT_JOB_ERRORS: Final = (
     "MethodNotAllowed",
     "InvalidXML",
 )
+# errorMessage prefix of a job failed for the spent DailyBulkApiBatches allowance.
+EXCEEDED_QUOTA: Final = "ExceededQuota"
 NOT_IN_RESULTS: Final = "NOT_IN_RESULTS"
 JOB_ABORTED: Final = "JOB_ABORTED"
 UNPROCESSED: Final = "UNPROCESSED"
@@ -407,6 +414,11 @@ class BulkIngest:
         created = _count_true(results.success[protocol.RESULT_CREATED])
         updated = results.success.num_rows - created
         retry_rows, rejected = self._classify(info, sub, results)
+        # A resumed job is re-sent instead: by now the allowance may be back.
+        allowance_spent = sub.rows is not None and _batch_allowance_spent(info)
+        held_rows = retry_rows.num_rows if allowance_spent else 0
+        if allowance_spent:
+            retry_rows = retry_rows.slice(0, 0)
         can_retry = sub.attempt < self.settings.max_resubmits
         if retry_rows.num_rows and not can_retry:
             rejected = pa.concat_tables([rejected, self._exhausted(retry_rows, info)])
@@ -436,6 +448,8 @@ class BulkIngest:
         with self._lock:
             self._report.jobs.append(outcome)
         self._on_finished(outcome)
+        if allowance_spent:
+            raise _batch_allowance_error(info, held_rows)
         if not retry_rows.num_rows:
             return None
         self._sleep(self.settings.resubmit_backoff_s * 2**sub.attempt)
@@ -555,6 +569,19 @@ def abort_open_jobs(client: SalesforceClient, object_name: str | None = None) ->
         client.abort_job(job.id)
         aborted.append(job.id)
     return aborted
+
+
+def _batch_allowance_spent(info: JobInfo) -> bool:
+    return info.state is JobState.FAILED and info.error_message.startswith(EXCEEDED_QUOTA)
+
+
+def _batch_allowance_error(info: JobInfo, held_rows: int) -> RequestLimitExceededError:
+    return RequestLimitExceededError(
+        f"{protocol.DAILY_BULK_API_BATCHES} Limit exceeded: Bulk job {info.id} failed "
+        f"({info.error_message}); its {held_rows} row(s) not loaded are re-sent when the load "
+        "is resumed",
+        error_code=EXCEEDED_QUOTA,
+    )
 
 
 def _count_true(column: pa.ChunkedArray | pa.Array) -> int:

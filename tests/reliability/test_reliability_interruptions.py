@@ -18,7 +18,7 @@ from assets.opportunities import ASSET_KEY
 from assets.partitions import PARTITIONS_NAME
 from assets.ranges import WHOLE_KEY_SPACE
 from emulator.server import EmulatorServer
-from resources.salesforce.protocol import DAILY_API_REQUESTS, JobState
+from resources.salesforce.protocol import DAILY_API_REQUESTS, DAILY_BULK_API_BATCHES, JobState
 from tests.assets.materialize_support import (
     emulator_get,
     load_metadata,
@@ -134,6 +134,42 @@ def test_spent_api_allowance_stops_the_load_with_a_named_error_and_it_resumes_ne
     meta = load_metadata(resumed)
     ready = RECORDS - meta["rows_quarantined"]
     assert len(uploads) == -(-ready // JOB_ROWS)
+    accounting = assert_every_row_accounted_for(server, KEY, resumed)
+    assert accounting.loaded == expected_rows(server)["loaded"]
+    assert read_checkpoint(instance, ASSET_KEY, KEY).complete
+    assert duplicate_records(server) == {}
+
+
+def test_spent_bulk_batch_allowance_fails_the_step_once_and_it_resumes_next_day(
+    server: EmulatorServer, instance: dg.DagsterInstance
+) -> None:
+    def spend_the_batches() -> None:  # another integration's Bulk loads eat today's batches
+        used = emulator_get(server, "stats")["api_calls"][DAILY_BULK_API_BATCHES]["used"]
+        set_faults(server, {"limits": {DAILY_BULK_API_BATCHES: used}})
+
+    salesforce = hooked_salesforce(server, 2, spend_the_batches, max_job_rows=JOB_ROWS)
+    resources = resources_for(salesforce)
+
+    stopped = materialize_range(instance, resources, KEY, raise_on_error=False)
+
+    assert not stopped.success
+    failures = [e for e in stopped.all_events if e.event_type_value == "STEP_FAILURE"]
+    retries = [e for e in stopped.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(failures) == 1 and retries == []
+    chain = error_chain(failures[0].event_specific_data.error)
+    assert any(e.cls_name == "RequestLimitExceededError" for e in chain), chain
+    assert any(DAILY_BULK_API_BATCHES in e.message for e in chain)
+    jobs = server.emulator.services["ingest"].list_jobs(None)
+    failed = [j for j in jobs if j.state is JobState.FAILED]
+    assert failed and all("ExceededQuota" in (j.error_message or "") for j in failed)
+    assert len(jobs) == len(uploads_per_job(server))  # no follow-up job re-sent the rows today
+    assert not read_checkpoint(instance, ASSET_KEY, KEY).complete
+
+    set_faults(server, "none")  # the next day: the allowance is back
+    resumed = materialize_range(instance, resources, KEY)
+
+    meta = load_metadata(resumed)
+    assert "RETRIES_EXHAUSTED" not in dict(meta["rejected_by_code"])
     accounting = assert_every_row_accounted_for(server, KEY, resumed)
     assert accounting.loaded == expected_rows(server)["loaded"]
     assert read_checkpoint(instance, ASSET_KEY, KEY).complete
