@@ -150,6 +150,13 @@ class HttpClient:
                 continue
             return response
 
+    def retry_read(self, attempt: int, exc: requests.RequestException) -> None:
+        """Called when reading an idempotent response's body failed: wait and return to try the
+        call again, or re-raise when the failure is not transient or the retries are spent."""
+        if not _transient(exc) or attempt >= self.settings.max_retries:
+            raise exc
+        self._sleep(self.backoff_s(attempt))
+
     def backoff_s(self, attempt: int) -> float:
         """Full-jitter capped exponential backoff for the given 0-based attempt."""
         ceiling = min(self.settings.backoff_cap_s, self.settings.backoff_base_s * (2**attempt))

@@ -14,7 +14,6 @@ from resources.salesforce.jobs import (
     PollSettings,
     Sleep,
     raise_for_failed_query,
-    read_csv_response,
     wait_for_job,
 )
 
@@ -63,17 +62,11 @@ def _pages(client: SalesforceClient, job_id: str, max_records: int) -> Iterator[
         params: dict[str, str | int] = {"maxRecords": max_records}
         if locator:
             params["locator"] = locator
-        response = client.call(
-            "GET",
-            f"jobs/query/{job_id}/results",
-            params=params,
-            headers={"Accept": "text/csv"},
-            stream=True,
-            label="query_results",
+        headers, table = client.get_csv(
+            f"jobs/query/{job_id}/results", params=params, label="query_results"
         )
-        next_locator = response.headers.get(protocol.HEADER_LOCATOR)
-        announced = response.headers.get(protocol.HEADER_NUMBER_OF_RECORDS)
-        table = read_csv_response(response)
+        next_locator = headers.get(protocol.HEADER_LOCATOR)
+        announced = headers.get(protocol.HEADER_NUMBER_OF_RECORDS)
         if announced is not None and int(announced) != table.num_rows:
             raise SalesforceError(
                 f"query {job_id}: page announced {announced} records but held {table.num_rows}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from resources.salesforce.errors import (
     SalesforceError,
     error_from_response,
 )
+from resources.salesforce.jobs import read_csv_response
 from resources.salesforce.models import JobInfo, Limits
 
 
@@ -107,6 +108,29 @@ class SalesforceClient:
             response.close()
             raise error
         return response
+
+    def get_csv(
+        self,
+        path: str,
+        *,
+        label: str,
+        params: dict[str, Any] | None = None,
+        columns: list[str] | None = None,
+    ) -> tuple[Mapping[str, str], pa.Table]:
+        """GET a CSV resource (job results, query result pages: all re-readable) into Arrow with
+        the response headers. A body cut off mid-transfer is fetched again, like any idempotent
+        call whose answer was lost."""
+        attempt = 0
+        while True:
+            response = self.call(
+                "GET", path, params=params, headers={"Accept": "text/csv"}, stream=True, label=label
+            )
+            try:
+                return response.headers, read_csv_response(response, columns)
+            except requests.RequestException as exc:
+                response.close()
+                self.http.retry_read(attempt, exc)
+                attempt += 1
 
     def _send(
         self,
