@@ -139,7 +139,7 @@ class Consumed:
 
     @property
     def rows_quarantined(self) -> int:
-        return self.quarantined.num_rows
+        return int(self.quarantined.num_rows)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -74,14 +74,14 @@ class EmulatorApp:
         )
         return response(environ, start_response)
 
-    def _match(self, request: Request) -> tuple[Endpoint, dict[str, Any]]:
+    def _match(self, request: Request) -> tuple[Endpoint, Mapping[str, Any]]:
         path = request.path.rstrip("/") or "/"
         adapter = self.url_map.bind_to_environ(request.environ)
         endpoint, args = adapter.match(path_info=path, method=request.method)
         assert isinstance(endpoint, Endpoint)
         return endpoint, args
 
-    def _run(self, request: Request, endpoint: Endpoint, args: dict[str, Any]) -> Response:
+    def _run(self, request: Request, endpoint: Endpoint, args: Mapping[str, Any]) -> Response:
         token = None
         if endpoint.auth is not Auth.NONE:
             token = self._authenticate(request, endpoint.auth)

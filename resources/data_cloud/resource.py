@@ -19,7 +19,7 @@ from resources.http import HttpSettings
 from resources.salesforce.resource import SalesforceResource
 
 
-class DataCloudResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class DataCloudResource(dg.ConfigurableResource["DataCloudResource"]):
     """Salesforce Data Cloud, read with Query API V2 as Arrow pages."""
 
     salesforce: SalesforceResource

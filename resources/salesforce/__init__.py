@@ -1,5 +1,7 @@
 """Salesforce core: auth, Bulk API 2.0 ingest and query, REST SOQL, limits, errors."""
 
+from typing import TYPE_CHECKING
+
 from resources.salesforce.auth import AccessToken, ClientAuthMethod
 from resources.salesforce.bulk import (
     BulkIngest,
@@ -30,6 +32,9 @@ from resources.salesforce.errors import (
 from resources.salesforce.jobs import PollSettings
 from resources.salesforce.models import JobInfo, Limit, Limits
 from resources.salesforce.soql import quote_like, quote_string
+
+if TYPE_CHECKING:  # imported lazily at run time, see __getattr__
+    from resources.salesforce.resource import SalesforceResource
 
 
 def __getattr__(name: str) -> object:

@@ -141,7 +141,7 @@ class IngestReport:
 
     @property
     def rejected_count(self) -> int:
-        return self.rejected.num_rows
+        return int(self.rejected.num_rows)
 
     @property
     def balanced(self) -> bool:

@@ -151,7 +151,8 @@ def concatenated_values(strings: pa.Array) -> bytes:
     data = strings.buffers()[2]
     if data is None or last == first:
         return b""
-    return data[int(first) : int(last)].to_pybytes()
+    payload: bytes = data[int(first) : int(last)].to_pybytes()
+    return payload
 
 
 def line_offsets(strings: pa.Array) -> np.ndarray:

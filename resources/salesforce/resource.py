@@ -24,7 +24,7 @@ from resources.salesforce.jobs import PollSettings
 from resources.salesforce.models import Limits
 
 
-class SalesforceResource(dg.ConfigurableResource):
+class SalesforceResource(dg.ConfigurableResource["SalesforceResource"]):
     """Salesforce core org. Feed ``client_secret`` with ``dg.EnvVar``; it never appears in repr,
     logs or errors. Client credentials unless ``private_key_file`` is set (then JWT bearer)."""
 
