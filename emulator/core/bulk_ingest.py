@@ -6,7 +6,6 @@ only turns requests into backend calls and backend state into Salesforce-shaped 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any, Final, TypeVar
@@ -21,6 +20,17 @@ from emulator.core.ingest_jobs import (
     IngestBackend,
     IngestError,
     IngestJob,
+)
+from emulator.core.job_requests import (
+    INVALIDJOB,
+    bad_request,
+    enum_property,
+    json_body,
+    missing_property,
+    not_found_error,
+    operation_property,
+    require_csv_content_type,
+    sf_datetime,
 )
 from emulator.core.opportunity import OpportunityTable
 from emulator.core.versions import require_version
@@ -39,7 +49,6 @@ if TYPE_CHECKING:
     from emulator.app import EmulatorApp
     from emulator.state import Emulator
 
-INVALIDJOB: Final = "INVALIDJOB"
 CSV_CONTENT_TYPE: Final = "text/csv; charset=UTF-8"
 LISTING_LOCATOR_PREFIX: Final = "01gEM0000000001YAA-"
 _INGEST_OPERATIONS: Final = (
@@ -53,7 +62,6 @@ _RESULT_KINDS: Final = ("successfulresults", "failedresults", "unprocessedrecord
 _BASE: Final = "/services/data/v<version>/jobs/ingest"
 
 T = TypeVar("T")
-E = TypeVar("E", LineEnding, ColumnDelimiter)
 
 
 def backend(call: Call) -> IngestBackend:
@@ -66,16 +74,16 @@ def backend(call: Call) -> IngestBackend:
 
 def create_job(call: Call, version: str) -> Response:
     api_version = float(require_version(version))
-    body = _json_body(call)
+    body = json_body(call, explain_parse_error=True)
     job = backend(call).create(
         object_name=_object_name(body),
-        operation=_operation(body),
+        operation=operation_property(body, _INGEST_OPERATIONS),
         external_id_field=_external_id_field(body),
-        line_ending=_enum(body, "lineEnding", LineEnding, LineEnding.LF),
-        delimiter=_enum(body, "columnDelimiter", ColumnDelimiter, ColumnDelimiter.COMMA),
+        line_ending=enum_property(body, "lineEnding", LineEnding, LineEnding.LF),
+        delimiter=enum_property(body, "columnDelimiter", ColumnDelimiter, ColumnDelimiter.COMMA),
         api_version=api_version,
     )
-    _content_type(body)
+    require_csv_content_type(body)
     return json_response(job_info_created(job, version))
 
 
@@ -92,10 +100,10 @@ def upload_data(call: Call, version: str, job_id: str) -> Response:
 
 def patch_job(call: Call, version: str, job_id: str) -> Response:
     require_version(version)
-    body = _json_body(call)
+    body = json_body(call, explain_parse_error=True)
     requested = body.get("state")
     if not isinstance(requested, str):
-        raise _bad_request(INVALIDJOB, "InvalidJob : The request must set the property 'state'")
+        raise missing_property("state")
     info = _run(lambda: backend(call).change_state(job_id, requested, job_info_short))
     return json_response(info)
 
@@ -122,7 +130,7 @@ def job_results(call: Call, version: str, job_id: str, kind: str) -> Response:
     }
     reader = readers.get(kind.lower())
     if reader is None:
-        raise _not_found()
+        raise not_found_error()
     body = _run(lambda: reader(job_id))
     return Response(body, status=200, content_type=CSV_CONTENT_TYPE)
 
@@ -216,12 +224,6 @@ def content_url(job: IngestJob, version: str) -> str:
     return f"services/data/v{version}/jobs/ingest/{job.id}/batches"
 
 
-def sf_datetime(epoch_s: float) -> str:
-    """Salesforce's JSON date-time: ``2022-01-02T21:33:43.000+0000``."""
-    millis = int(epoch_s * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{millis:03d}+0000"
-
-
 def _elapsed_ms(start: float | None, end: float | None) -> int:
     if start is None:
         return 0
@@ -231,37 +233,13 @@ def _elapsed_ms(start: float | None, end: float | None) -> int:
 # -- request parsing ---------------------------------------------------------------------------
 
 
-def _json_body(call: Call) -> dict[str, Any]:
-    try:
-        body = json.loads(call.request.get_data(as_text=True) or "null")
-    except ValueError as exc:
-        raise _bad_request(
-            "JSON_PARSER_ERROR", f"The request body is not valid JSON: {exc}"
-        ) from exc
-    if not isinstance(body, dict):
-        raise _bad_request("JSON_PARSER_ERROR", "The request body must be a JSON object")
-    return body
-
-
 def _object_name(body: dict[str, Any]) -> str:
     name = body.get("object")
     if not isinstance(name, str) or not name:
-        raise _bad_request(INVALIDJOB, "InvalidJob : The request must set the property 'object'")
+        raise missing_property("object")
     if name.lower() != schema.OBJECT_NAME.lower():
-        raise _bad_request(INVALIDJOB, f"InvalidJob : sObject type '{name}' is not supported.")
+        raise bad_request(INVALIDJOB, f"InvalidJob : sObject type '{name}' is not supported.")
     return schema.OBJECT_NAME
-
-
-def _operation(body: dict[str, Any]) -> Operation:
-    value = body.get("operation")
-    valid = {op.value: op for op in _INGEST_OPERATIONS}
-    if not isinstance(value, str) or value not in valid:
-        names = ", ".join(valid)
-        raise _bad_request(
-            INVALIDJOB,
-            f"InvalidJob : Invalid value for property 'operation': {value!r}; use one of {names}",
-        )
-    return valid[value]
 
 
 def _external_id_field(body: dict[str, Any]) -> str | None:
@@ -269,38 +247,16 @@ def _external_id_field(body: dict[str, Any]) -> str | None:
         return None
     name = body.get("externalIdFieldName")
     if not isinstance(name, str) or not name:
-        raise _bad_request(
+        raise bad_request(
             INVALIDJOB, "InvalidJob : External ID field name is required for upsert operation"
         )
     field = schema.FIELDS_BY_LOWER_NAME.get(name.lower())
     if field is None or not field.external_id:
-        raise _bad_request(
+        raise bad_request(
             INVALIDJOB,
             f"InvalidJob : The field '{name}' is not an External ID field of {schema.OBJECT_NAME}",
         )
     return field.name
-
-
-def _enum(body: dict[str, Any], key: str, kind: type[E], default: E) -> E:
-    value = body.get(key)
-    if value is None:
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        names = ", ".join(member.value for member in kind)
-        raise _bad_request(
-            INVALIDJOB,
-            f"InvalidJob : Invalid value for property '{key}': {value!r}; use one of {names}",
-        ) from None
-
-
-def _content_type(body: dict[str, Any]) -> None:
-    value = body.get("contentType")
-    if value is not None and value != "CSV":
-        raise _bad_request(
-            INVALIDJOB, f"InvalidJob : Invalid value for property 'contentType': {value!r}"
-        )
 
 
 def _listing_offset(locator: str | None) -> int:
@@ -308,7 +264,7 @@ def _listing_offset(locator: str | None) -> int:
         return 0
     prefix, _, offset = locator.rpartition("-")
     if prefix + "-" != LISTING_LOCATOR_PREFIX or not offset.isdigit():
-        raise _bad_request("INVALID_QUERY_LOCATOR", f"invalid query locator: {locator}")
+        raise bad_request("INVALID_QUERY_LOCATOR", f"invalid query locator: {locator}")
     return int(offset)
 
 
@@ -331,14 +287,6 @@ def _run(action: Callable[[], T]) -> T:
     except IngestError as exc:
         raise EmulatorHttpError(rest_error(exc.status, exc.error_code, exc.message)) from exc
     return result
-
-
-def _bad_request(code: str, message: str) -> EmulatorHttpError:
-    return EmulatorHttpError(rest_error(400, code, message))
-
-
-def _not_found() -> EmulatorHttpError:
-    return EmulatorHttpError(rest_error(404, "NOT_FOUND", "The requested resource does not exist"))
 
 
 # -- wiring ------------------------------------------------------------------------------------

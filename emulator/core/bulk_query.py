@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 import secrets
 import string
@@ -24,6 +23,16 @@ from werkzeug.wrappers import Response
 
 from emulator import oauth
 from emulator.core import limits, rest, schema, snapshots
+from emulator.core.job_requests import (
+    bad_request,
+    enum_property,
+    json_body,
+    missing_property,
+    not_found_error,
+    operation_property,
+    require_csv_content_type,
+    sf_datetime,
+)
 from emulator.core.schema import Field, FieldType
 from emulator.core.soql import CompiledQuery, Feature
 from emulator.core.versions import require_version
@@ -49,10 +58,10 @@ if TYPE_CHECKING:
     from emulator.state import Emulator
 
 SERVICE: Final = "bulk_query"
-INVALIDJOB: Final = "INVALIDJOB"
 API_ERROR: Final = "API_ERROR"
 DEFAULT_PAGE_ROWS: Final = 100_000  # when the client sends no maxRecords
 _LINE: Final = "line"
+_QUERY_OPERATIONS: Final = (Operation.QUERY, Operation.QUERY_ALL)
 _ID_ALPHABET: Final = string.ascii_uppercase + string.ascii_lowercase + string.digits
 _UNSUPPORTED: Final = {
     Feature.COUNT: "Aggregate queries are not supported in Bulk V2 Query",
@@ -132,9 +141,7 @@ class QueryJobs:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise EmulatorHttpError(
-                rest_error(404, "NOT_FOUND", "The requested resource does not exist")
-            )
+            raise not_found_error()
         return job
 
     def observe(self, job: QueryJob) -> JobState:
@@ -245,22 +252,22 @@ def _csv_line_sql(fields: tuple[Field, ...], delimiter: str) -> str:
 
 def create_job(call: Call, version: str) -> Response:
     version = require_version(version)
-    body = _json_body(call)
-    operation = _operation(body)
-    _content_type(body)
-    delimiter = _enum(body, "columnDelimiter", ColumnDelimiter, ColumnDelimiter.COMMA)
-    line_ending = _enum(body, "lineEnding", LineEnding, LineEnding.LF)
+    body = json_body(call, explain_parse_error=False)
+    operation = operation_property(body, _QUERY_OPERATIONS)
+    require_csv_content_type(body)
+    delimiter = enum_property(body, "columnDelimiter", ColumnDelimiter, ColumnDelimiter.COMMA)
+    line_ending = enum_property(body, "lineEnding", LineEnding, LineEnding.LF)
     soql = body.get("query")
     if not isinstance(soql, str) or not soql.strip():
-        raise _bad_request(INVALIDJOB, "InvalidJob : The request must set the property 'query'")
+        raise missing_property("query")
     compiled = rest.compile_for(
         call.emulator, soql, include_deleted=operation is Operation.QUERY_ALL
     )
     for feature, message in _UNSUPPORTED.items():
         if feature in compiled.features:
-            raise _bad_request(API_ERROR, message)
+            raise bad_request(API_ERROR, message)
     if not limits.limits_of(call.emulator).consume(DAILY_BULK_V2_QUERY_JOBS):
-        raise _bad_request(
+        raise bad_request(
             "LIMIT_EXCEEDED", "Your org has reached its daily limit of Bulk API 2.0 query jobs"
         )
     job = _jobs(call.emulator).create(operation, compiled, version, delimiter, line_ending)
@@ -279,9 +286,9 @@ def patch_job(call: Call, version: str, job_id: str) -> Response:
     require_version(version)
     jobs = _jobs(call.emulator)
     job = jobs.get(job_id)
-    state = _json_body(call).get("state")
+    state = json_body(call, explain_parse_error=False).get("state")
     if state != JobState.ABORTED.value:
-        raise _bad_request(INVALIDJOBSTATE, f"Invalid state transition for a query job: {state!r}")
+        raise bad_request(INVALIDJOBSTATE, f"Invalid state transition for a query job: {state!r}")
     jobs.abort(job)
     return json_response(job_info(job))
 
@@ -386,11 +393,6 @@ def job_info_full(job: QueryJob) -> dict[str, Any]:
     return info
 
 
-def sf_datetime(epoch_s: float) -> str:
-    millis = int(epoch_s * 1000) % 1000
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{millis:03d}+0000"
-
-
 def _elapsed_ms(job: QueryJob) -> int:
     end = job.finished_at or time.time()
     return max(0, int((end - job.created_at) * 1000))
@@ -404,57 +406,11 @@ def _upper_snake(state: JobState) -> str:
 # Request parsing
 
 
-def _json_body(call: Call) -> dict[str, Any]:
-    try:
-        body = json.loads(call.request.get_data(as_text=True) or "null")
-    except ValueError:
-        raise _bad_request("JSON_PARSER_ERROR", "The request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise _bad_request("JSON_PARSER_ERROR", "The request body must be a JSON object")
-    return body
-
-
-def _operation(body: dict[str, Any]) -> Operation:
-    value = body.get("operation")
-    for operation in (Operation.QUERY, Operation.QUERY_ALL):
-        if value == operation.value:
-            return operation
-    raise _bad_request(
-        INVALIDJOB,
-        f"InvalidJob : Invalid value for property 'operation': {value!r}; use one of "
-        "query, queryAll",
-    )
-
-
-def _content_type(body: dict[str, Any]) -> None:
-    value = body.get("contentType")
-    if value is not None and value != "CSV":
-        raise _bad_request(
-            INVALIDJOB, f"InvalidJob : Invalid value for property 'contentType': {value!r}"
-        )
-
-
-def _enum(
-    body: dict[str, Any], key: str, kind: type[ColumnDelimiter] | type[LineEnding], default: Any
-) -> Any:
-    value = body.get(key)
-    if value is None:
-        return default
-    try:
-        return kind(value)
-    except ValueError:
-        names = ", ".join(member.value for member in kind)
-        raise _bad_request(
-            INVALIDJOB,
-            f"InvalidJob : Invalid value for property '{key}': {value!r}; use one of {names}",
-        ) from None
-
-
 def _max_records(value: str | None) -> int:
     if value is None or value == "":
         return DEFAULT_PAGE_ROWS
     if not value.isdigit() or int(value) < 1:
-        raise _bad_request(
+        raise bad_request(
             "INVALIDREQUEST", f"Invalid value for query parameter 'maxRecords': {value}"
         )
     return int(value)
@@ -473,12 +429,8 @@ def _decode_locator(locator: str) -> int:
     except (binascii.Error, UnicodeDecodeError):
         text = ""
     if not text.isdigit():
-        raise _bad_request("INVALID_QUERY_LOCATOR", f"Invalid locator: {locator}")
+        raise bad_request("INVALID_QUERY_LOCATOR", f"Invalid locator: {locator}")
     return int(text)
-
-
-def _bad_request(code: str, message: str) -> EmulatorHttpError:
-    return EmulatorHttpError(rest_error(400, code, message))
 
 
 def _jobs(emulator: Emulator) -> QueryJobs:
