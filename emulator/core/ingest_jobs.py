@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import logging
 import secrets
@@ -391,7 +392,8 @@ class IngestBackend:
         stop_at = (
             total if settings.fail_after_rows is None else min(total, settings.fail_after_rows)
         )
-        failure = self._run_batches(job, prepared, columns, external_id, stop_at, settings)
+        write = functools.partial(self._write, job, columns=columns, external_id=external_id)
+        failure = self._run_batches(job, prepared, write, stop_at, settings)
         if failure is None and stop_at < total:
             failure = settings.fail_message
         if failure is not None:
@@ -411,8 +413,7 @@ class IngestBackend:
         self,
         job: IngestJob,
         prepared: pa.Table,
-        columns: list[opportunity.Column],
-        external_id: str | None,
+        write: Callable[[pa.Table], None],
         stop_at: int,
         settings: IngestSettings,
     ) -> str | None:
@@ -430,9 +431,7 @@ class IngestBackend:
             if job.abort.is_set():
                 return None
             if allowed_end > wave_start:
-                self._write(
-                    job, prepared.slice(wave_start, allowed_end - wave_start), columns, external_id
-                )
+                write(prepared.slice(wave_start, allowed_end - wave_start))
             if allowed_end < wave_end:
                 return "ExceededQuota : The daily Bulk API batch allocation has been exceeded"
         return None
@@ -487,28 +486,24 @@ class IngestBackend:
     # -- results -------------------------------------------------------------------------------
 
     def successful_results(self, job_id: str) -> bytes:
-        job = self.get(job_id)
-        with job.lock:
-            outcome = _outcomes(job)
-            header = job.header or []
-            rows = job.rows
-        ok = outcome.filter(pc.is_null(outcome[opportunity.RESULT_ERROR]))
-        created = pc.if_else(ok[opportunity.RESULT_CREATED], "true", "false")
-        return _render(
-            job, ["sf__Id", "sf__Created"], header, [ok[opportunity.RESULT_ID], created], rows, ok
-        )
+        return self._results(job_id, ["sf__Id", "sf__Created"], _successful)
 
     def failed_results(self, job_id: str) -> bytes:
+        return self._results(job_id, ["sf__Id", "sf__Error"], _failed)
+
+    def _results(
+        self,
+        job_id: str,
+        result_names: list[str],
+        select: Callable[[pa.Table], tuple[pa.Table, list[Any]]],
+    ) -> bytes:
         job = self.get(job_id)
         with job.lock:
             outcome = _outcomes(job)
             header = job.header or []
             rows = job.rows
-        bad = outcome.filter(pc.is_valid(outcome[opportunity.RESULT_ERROR]))
-        ids = pc.fill_null(bad[opportunity.RESULT_ID], "")
-        return _render(
-            job, ["sf__Id", "sf__Error"], header, [ids, bad[opportunity.RESULT_ERROR]], rows, bad
-        )
+        chosen, result_columns = select(outcome)
+        return _render(job, result_names, header, result_columns, rows, chosen)
 
     def unprocessed_records(self, job_id: str) -> bytes:
         job = self.get(job_id)
@@ -550,6 +545,18 @@ def _outcomes(job: IngestJob) -> pa.Table:
             opportunity.RESULT_ERROR: pa.array([], pa.string()),
         }
     )
+
+
+def _successful(outcome: pa.Table) -> tuple[pa.Table, list[Any]]:
+    ok = outcome.filter(pc.is_null(outcome[opportunity.RESULT_ERROR]))
+    created = pc.if_else(ok[opportunity.RESULT_CREATED], "true", "false")
+    return ok, [ok[opportunity.RESULT_ID], created]
+
+
+def _failed(outcome: pa.Table) -> tuple[pa.Table, list[Any]]:
+    bad = outcome.filter(pc.is_valid(outcome[opportunity.RESULT_ERROR]))
+    ids = pc.fill_null(bad[opportunity.RESULT_ID], "")
+    return bad, [ids, bad[opportunity.RESULT_ERROR]]
 
 
 def _render(
