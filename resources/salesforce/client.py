@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pyarrow as pa
@@ -11,7 +11,7 @@ import requests
 
 from resources.http import HttpClient, HttpSettings
 from resources.salesforce import protocol
-from resources.salesforce.auth import AccessToken, Authenticator, ClientAuthMethod, Credentials
+from resources.salesforce.auth import AccessToken, Authenticator, Credentials
 from resources.salesforce.errors import (
     ConnectionFailedError,
     SalesforceError,
@@ -22,14 +22,9 @@ from resources.salesforce.models import JobInfo, Limits
 
 
 @dataclass(frozen=True)
-class SalesforceConfig:
-    login_url: str
-    client_id: str
-    client_secret: str = field(default="", repr=False)
-    username: str = ""
-    private_key_file: str = ""
-    client_auth: ClientAuthMethod = ClientAuthMethod.FORM
-    jwt_audience: str = ""
+class SalesforceConfig(Credentials):
+    """The org's ``Credentials`` (same fields, same order) plus connection settings."""
+
     ca_bundle: str | None = None
     api_version: str = protocol.DEFAULT_API_VERSION
     connect_timeout_s: float = 10.0
@@ -39,15 +34,7 @@ class SalesforceConfig:
     backoff_cap_s: float = 30.0
 
     def credentials(self) -> Credentials:
-        return Credentials(
-            login_url=self.login_url,
-            client_id=self.client_id,
-            client_secret=self.client_secret,
-            username=self.username,
-            private_key_file=self.private_key_file,
-            client_auth=self.client_auth,
-            jwt_audience=self.jwt_audience,
-        )
+        return Credentials(**{f.name: getattr(self, f.name) for f in fields(Credentials)})
 
     def http_settings(self) -> HttpSettings:
         return HttpSettings(
