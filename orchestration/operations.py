@@ -49,8 +49,10 @@ from assets.dead_letter import (
     counts_by_code,
     read_dead_letter,
 )
-from assets.opportunities import ASSET_KEY, POOL, POOL_DEFAULT_LIMIT
-from assets.partitions import PARTITIONS_NAME, current_keys, key_order_requests
+from assets.opportunities import ASSET_KEY, POOL_DEFAULT_LIMIT
+from assets.opportunities import POOL as POOL  # re-exported: the CLI names the pool
+from assets.partitions import PARTITIONS_NAME, key_order_requests
+from assets.partitions import current_keys as current_keys  # re-exported for the CLI
 from assets.quota import (
     Allowance,
     LoadForecast,
@@ -1100,7 +1102,8 @@ def _started(state: InstigatorState) -> InstigatorState:
         data = ScheduleInstigatorData(cron_schedule=data.cron_schedule, start_timestamp=now)
     elif isinstance(data, SensorInstigatorData):
         data = data.with_sensor_start_timestamp(now)
-    return state.with_status(InstigatorStatus.RUNNING).with_data(data)
+    running = state.with_status(InstigatorStatus.RUNNING)
+    return running if data is None else running.with_data(data)
 
 
 def _run_start(instance: dg.DagsterInstance, run: dg.DagsterRun) -> float:
