@@ -26,6 +26,7 @@ from emulator.core.job_requests import (
     bad_request,
     enum_property,
     json_body,
+    listing_page,
     missing_property,
     not_found_error,
     operation_property,
@@ -37,7 +38,6 @@ from emulator.core.versions import require_version
 from emulator.errors import EmulatorHttpError, json_response, rest_error
 from emulator.routing import Call, route
 from resources.salesforce.protocol import (
-    MAX_JOBS_PER_LISTING_PAGE,
     ColumnDelimiter,
     JobState,
     JobType,
@@ -139,21 +139,14 @@ def list_jobs(call: Call, version: str) -> Response:
     version = require_version(version)
     offset = _listing_offset(call.request.args.get("queryLocator"))
     jobs = backend(call).list_jobs(call.request.args.get("jobType"))
-    page = jobs[offset : offset + MAX_JOBS_PER_LISTING_PAGE]
-    next_offset = offset + len(page)
-    done = next_offset >= len(jobs)
-    next_url = (
-        None
-        if done
-        else f"/services/data/v{version}/jobs/ingest?queryLocator="
-        f"{LISTING_LOCATOR_PREFIX}{next_offset}"
-    )
-    return json_response(
-        {
-            "done": done,
-            "records": [job_info_listed(job) for job in page],
-            "nextRecordsUrl": next_url,
-        }
+    return listing_page(
+        jobs,
+        offset,
+        job_info_listed,
+        lambda next_offset: (
+            f"/services/data/v{version}/jobs/ingest?queryLocator="
+            f"{LISTING_LOCATOR_PREFIX}{next_offset}"
+        ),
     )
 
 

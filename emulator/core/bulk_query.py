@@ -27,6 +27,7 @@ from emulator.core.job_requests import (
     bad_request,
     enum_property,
     json_body,
+    listing_page,
     missing_property,
     not_found_error,
     operation_property,
@@ -45,7 +46,6 @@ from resources.salesforce.protocol import (
     HEADER_NUMBER_OF_RECORDS,
     INVALIDJOBSTATE,
     LAST_LOCATOR,
-    MAX_JOBS_PER_LISTING_PAGE,
     ColumnDelimiter,
     JobState,
     JobType,
@@ -338,20 +338,11 @@ def list_jobs(call: Call, version: str) -> Response:
     if args.get("concurrencyMode") not in (None, "Parallel"):
         jobs = []
     start = _decode_locator(args.get("queryLocator", ""))
-    page = jobs[start : start + MAX_JOBS_PER_LISTING_PAGE]
-    end = start + len(page)
-    done = end >= len(jobs)
-    next_url = (
-        None
-        if done
-        else f"/services/data/v{version}/jobs/query?queryLocator={_encode_locator(end)}"
-    )
-    return json_response(
-        {
-            "done": done,
-            "records": [job_info_listed(job) for job in page],
-            "nextRecordsUrl": next_url,
-        }
+    return listing_page(
+        jobs,
+        start,
+        job_info_listed,
+        lambda end: f"/services/data/v{version}/jobs/query?queryLocator={_encode_locator(end)}",
     )
 
 

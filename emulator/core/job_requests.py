@@ -1,19 +1,27 @@
-"""Request parsing and error bodies shared by the Bulk API 2.0 ingest and query job routes."""
+"""Request parsing, error bodies and the job listing page shared by the Bulk API 2.0 job routes."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
-from emulator.errors import EmulatorHttpError, not_found, rest_error
+from werkzeug.wrappers import Response
+
+from emulator.errors import EmulatorHttpError, json_response, not_found, rest_error
 from emulator.routing import Call
-from resources.salesforce.protocol import ColumnDelimiter, LineEnding, Operation
+from resources.salesforce.protocol import (
+    MAX_JOBS_PER_LISTING_PAGE,
+    ColumnDelimiter,
+    LineEnding,
+    Operation,
+)
 
 INVALIDJOB: Final = "INVALIDJOB"
 
 E = TypeVar("E", LineEnding, ColumnDelimiter)
+J = TypeVar("J")
 
 
 def bad_request(code: str, message: str) -> EmulatorHttpError:
@@ -80,3 +88,22 @@ def sf_datetime(epoch_s: float) -> str:
     """Salesforce's JSON date-time: ``2022-01-02T21:33:43.000+0000``."""
     millis = int(epoch_s * 1000) % 1000
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_s)) + f".{millis:03d}+0000"
+
+
+def listing_page(
+    jobs: Sequence[J],
+    start: int,
+    job_info: Callable[[J], dict[str, Any]],
+    next_url: Callable[[int], str],
+) -> Response:
+    """One page of a job listing from ``start``; ``next_url`` gets the next page's offset."""
+    page = jobs[start : start + MAX_JOBS_PER_LISTING_PAGE]
+    end = start + len(page)
+    done = end >= len(jobs)
+    return json_response(
+        {
+            "done": done,
+            "records": [job_info(job) for job in page],
+            "nextRecordsUrl": None if done else next_url(end),
+        }
+    )
