@@ -48,7 +48,7 @@ from resources.salesforce.errors import (
     RetryableServerError,
     SalesforceError,
 )
-from resources.salesforce.jobs import PollSettings, Sleep, read_csv_response, wait_for_job
+from resources.salesforce.jobs import PollSettings, Sleep, wait_for_job
 from resources.salesforce.models import JobInfo
 from resources.salesforce.protocol import JobState, Operation
 
@@ -462,14 +462,10 @@ class BulkIngest:
         def fetch(resource: str, needed: bool) -> pa.Table:
             if not needed:
                 return pa.table({})
-            response = self.client.call(
-                "GET",
-                f"jobs/ingest/{info.id}/{resource}",
-                headers={"Accept": "text/csv"},
-                stream=True,
-                label=f"ingest_{resource}",
+            _, table = self.client.get_csv(
+                f"jobs/ingest/{info.id}/{resource}", label=f"ingest_{resource}"
             )
-            return read_csv_response(response)
+            return table
 
         ext = self.spec.external_id_field
         success = fetch("successfulResults", True)
