@@ -6,14 +6,10 @@ import dagster as dg
 
 from assets.checks import no_missing_records, no_rejected_records
 from assets.opportunities import salesforce_opportunities
-from assets.partitions import opportunity_ranges
 
 opportunities_job = dg.define_asset_job(
     name="opportunities_job",
     selection=dg.AssetSelection.assets(salesforce_opportunities).without_checks()
     | dg.AssetSelection.checks(no_missing_records, no_rejected_records),
-    # Redundant for Dagster (it infers it), but schedules and sensors that build partitioned run
-    # requests need it resolvable without an instance.
-    partitions_def=opportunity_ranges,
     description="Loads one ExternalId range into Salesforce and checks it.",
 )
