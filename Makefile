@@ -28,7 +28,7 @@ format: install
 typecheck: install
 	$(RUN) mypy resources emulator
 
-test: install lint
+test: install lint typecheck
 	$(RUN) pytest
 
 test-fast: install
