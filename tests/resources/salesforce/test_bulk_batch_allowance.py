@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
-from conftest import fast_ingest
+from sf_support import fast_ingest
 
 from emulator.server import EmulatorServer
 from resources.salesforce import (

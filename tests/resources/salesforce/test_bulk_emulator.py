@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from conftest import client_config, fast_ingest
+from sf_support import client_config, fast_ingest
 
 from emulator.server import EmulatorServer
 from resources.salesforce import BulkIngest, ObjectSpec, SalesforceClient

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import client_config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sf_support import client_config
 
 from emulator.config import EmulatorConfig
 from emulator.server import EmulatorServer
@@ -131,7 +131,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
     config = EmulatorConfig(data_dir=tmp_path_factory.mktemp("soql"))
     ids = ["a", "b'c", 'd"e', "f\\g", "h\nI", "j%k_l", "m\tn", "o -- p", "é😀", "Z"]
     with EmulatorServer(config) as server, SalesforceClient(client_config(server)) as sf:
-        from conftest import fast_ingest
+        from sf_support import fast_ingest
 
         report = BulkIngest(sf, SPEC, fast_ingest()).run(opportunities(ids).to_batches())
         assert report.created == len(ids)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 import requests
-from conftest import fast_ingest
+from sf_support import fast_ingest
 from test_bulk_emulator import SPEC, opportunities
 
 from emulator.server import EmulatorServer
