@@ -100,4 +100,4 @@ DUCKDB_TYPES: Final = {
 
 def create_table_sql() -> str:
     columns = ", ".join(f'"{f.name}" {DUCKDB_TYPES[f.type]}' for f in FIELDS)
-    return f'CREATE TABLE IF NOT EXISTS "{OBJECT_NAME}" ({columns}, PRIMARY KEY ("Id"))'
+    return f'CREATE TABLE IF NOT EXISTS "{OBJECT_NAME}" ({columns})'
