@@ -409,6 +409,7 @@ class BulkIngest:
             self.settings.poll,
             sleep=self._sleep,
             first_delay_s=first_delay,
+            expected_records=sub.rows,
         )
         results = self._collect(info)
         created = _count_true(results.success[protocol.RESULT_CREATED])

@@ -56,15 +56,31 @@ def wait_for_job(
     sleep: Sleep = time.sleep,
     clock: Clock = time.monotonic,
     first_delay_s: float | None = None,
+    expected_records: int | None = None,
 ) -> JobInfo:
     """Poll until the job is terminal; JobComplete and Failed/Aborted are returned (not raised):
-    the caller decides, since Failed ingest jobs still have results to collect."""
-    deadline = clock() + settings.deadline_s
-    delay = settings.initial_s if first_delay_s is None else first_delay_s
+    the caller decides, since Failed ingest jobs still have results to collect.
+
+    With ``first_delay_s`` (a job just closed) the first poll waits that long; without it (a
+    resumed job) the first poll is at once. Later polls wait for what the job's own progress
+    predicts when ``expected_records`` is known and some are processed, else back off from a
+    fraction of the first estimate, so a job that outlives it is not left unpolled for long.
+    """
+    started = clock()
+    deadline = started + settings.deadline_s
+    if first_delay_s is not None:
+        sleep(min(first_delay_s, settings.deadline_s))
+    backoff = _backoff_after(first_delay_s, settings)
     while True:
         info = client.get_job(job_id, kind)
         if info.state.is_terminal:
             return info
+        predicted = _remaining_s(info, expected_records, clock() - started)
+        delay = (
+            backoff
+            if predicted is None
+            else min(settings.max_s, max(settings.initial_s, predicted))
+        )
         if clock() + delay > deadline:
             raise PollDeadlineExceededError(
                 f"job {job_id} still {info.state} after {settings.deadline_s:.0f}s; "
@@ -73,7 +89,24 @@ def wait_for_job(
                 state=info.state.value,
             )
         sleep(delay)
-        delay = min(settings.max_s, delay * settings.factor)
+        backoff = min(settings.max_s, backoff * settings.factor)
+
+
+def _backoff_after(first_delay_s: float | None, settings: PollSettings) -> float:
+    """The first delay of the backoff after the first poll: the usual growth after a short first
+    wait, a quarter of a long first estimate (the job is probably nearly done)."""
+    if first_delay_s is None:
+        return settings.initial_s
+    grown = first_delay_s * settings.factor
+    return min(settings.max_s, grown, max(settings.initial_s, first_delay_s * 0.25))
+
+
+def _remaining_s(info: JobInfo, expected_records: int | None, elapsed_s: float) -> float | None:
+    """Seconds the job needs for its remaining records at the rate it has shown so far."""
+    processed = info.number_records_processed
+    if not expected_records or processed <= 0 or processed >= expected_records or elapsed_s <= 0:
+        return None
+    return (expected_records - processed) * elapsed_s / processed
 
 
 def raise_for_failed_query(info: JobInfo) -> None:
