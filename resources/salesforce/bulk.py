@@ -460,16 +460,17 @@ class BulkIngest:
         return _Submitted(job_id, retry_rows.num_rows, keys, sub.attempt + 1)
 
     def _collect(self, info: JobInfo) -> _Results:
-        def fetch(resource: str, needed: bool) -> pa.Table:
+        def fetch(resource: str, needed: bool, columns: list[str] | None = None) -> pa.Table:
             if not needed:
                 return pa.table({})
             _, table = self.client.get_csv(
-                f"jobs/ingest/{info.id}/{resource}", label=f"ingest_{resource}"
+                f"jobs/ingest/{info.id}/{resource}", label=f"ingest_{resource}", columns=columns
             )
             return table
 
         ext = self.spec.external_id_field
-        success = fetch("successfulResults", True)
+        # Successful rows echo every uploaded column; only these two are ever used.
+        success = fetch("successfulResults", True, [protocol.RESULT_CREATED, ext])
         success_columns = [c for c in (protocol.RESULT_CREATED, ext) if c in success.column_names]
         success = (
             success.select(success_columns)
