@@ -1,7 +1,7 @@
 """API calls and wall time of a clean upsert: 10 ranges in parallel against the emulator.
 
-Command: ``uv run python -m bench client_upsert`` (``BENCH_UPSERT_ROWS`` overrides 200k rows; the
-API-call figure is also scaled to 1M rows). Starts its own emulator on 127.0.0.1 in a temporary
+Command: ``uv run python -m bench client_upsert`` (``BENCH_UPSERT_ROWS`` overrides 1M rows, i.e.
+100k per range; the API-call figure is scaled to 1M rows). Ingest settings are the defaults. Starts its own emulator on 127.0.0.1 in a temporary
 directory; prints figures, asserts nothing. Target: <= 60 Bulk API calls per 1M rows.
 """
 
@@ -19,7 +19,6 @@ from emulator.config import EmulatorConfig
 from emulator.server import EmulatorServer
 from resources.salesforce import BulkIngest, IngestReport, SalesforceClient, SalesforceConfig
 from resources.salesforce.bulk import IngestSettings, ObjectSpec
-from resources.salesforce.jobs import PollSettings
 
 SPEC = ObjectSpec("Opportunity", "External_Id__c")
 RANGES = 10
@@ -30,16 +29,12 @@ def load_range(sf: SalesforceClient, start: int, rows: int) -> IngestReport:
         mapped(source_batch(min(50_000, start + rows - at), at))
         for at in range(start, start + rows, 50_000)
     )
-    settings = IngestSettings(
-        jobs_in_flight=1,
-        poll=PollSettings(initial_s=0.5, max_s=5.0),
-        expected_rows_per_s=50_000,
-    )
-    return BulkIngest(sf, SPEC, settings).run(batches)
+    # The resource's defaults (first poll after rows / expected_rows_per_s, then capped backoff).
+    return BulkIngest(sf, SPEC, IngestSettings()).run(batches)
 
 
 def main() -> None:
-    total = int(os.environ.get("BENCH_UPSERT_ROWS", "200000"))
+    total = int(os.environ.get("BENCH_UPSERT_ROWS", "1000000"))
     per_range = total // RANGES
     with tempfile.TemporaryDirectory() as tmp:
         server = EmulatorServer(EmulatorConfig(data_dir=Path(tmp))).start()
