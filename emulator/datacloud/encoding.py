@@ -129,12 +129,17 @@ def _cell_sql(column: str, result: ResultColumn) -> str:
 
 def arrow_stream(batch: pa.RecordBatch) -> bytes:
     """The page as an Arrow IPC stream (schema, then the batch when it has rows)."""
+    return bytes(_arrow_stream_buffer(batch).to_pybytes())
+
+
+def arrow_stream_base64(batch: pa.RecordBatch) -> bytes:
+    # Encoded straight from Arrow's buffer: no intermediate copy of the whole page.
+    return base64.b64encode(_arrow_stream_buffer(batch))
+
+
+def _arrow_stream_buffer(batch: pa.RecordBatch) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
         if batch.num_rows:
             writer.write_batch(batch)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def arrow_stream_base64(batch: pa.RecordBatch) -> bytes:
-    return base64.b64encode(arrow_stream(batch))
+    return sink.getvalue()

@@ -140,12 +140,12 @@ def _page_body(page: Page) -> bytes:
         "done": page.done,
         "metadata": page.metadata,
     }
-    rest = json.dumps(envelope).encode()
+    rest = json.dumps(envelope).encode()[1:]
     if page.format is PageFormat.ARROW:
-        head = b'{"arrowStream":"' + page.payload + b'",'
+        parts = (b'{"arrowStream":"', page.payload, b'",', rest)
     else:
-        head = b'{"data":[' + page.payload + b"],"
-    return head + rest[1:]
+        parts = (b'{"data":[', page.payload, b"],", rest)
+    return b"".join(parts)  # one copy of a page that may hold tens of MB
 
 
 def _first_line(message: str) -> str:
