@@ -5,7 +5,8 @@ Writes one CSV of N valid Opportunity rows, starts ``sfload emulator serve`` as 
 loads the file once untimed (so both measured loads update the same existing records), then:
 
 - simple-salesforce 1.12 as a user calls it: ``sf.bulk2.Opportunity.upsert(csv_file=...,
-  external_id_field=...)`` (its defaults: 100 MB jobs one after the other, first poll after 5 s);
+  external_id_field=..., batch_size=<rows of ~90 MB>)`` (jobs one after the other, first poll
+  after 5 s; ``batch_size`` because its own 100 MB split can exceed 100 MB and then raises);
 - ours: the same file streamed as Arrow batches (``pyarrow.csv.open_csv``, every column text) into
   ``BulkIngest`` with the resource's default settings (which also reads every job's results and
   accounts for each row, which simple-salesforce's upsert does not).
@@ -138,8 +139,12 @@ def _theirs(ready: dict[str, Any], instance_url: str, token: str, csv_path: Path
     # simple-salesforce trusts the CA through requests' environment (its own session).
     os.environ["REQUESTS_CA_BUNDLE"] = str(ready["ca_bundle"])
     sf = Salesforce(instance_url=instance_url, session_id=token, version=API_VERSION)
+    # Its own 100 MB split can still produce a job over 100 MB (it raises then): give it the
+    # rows per job that keep each job near 90 MB, as a user of a big file has to.
+    rows = sum(1 for _ in csv_path.open("rb")) - 1
+    per_job = max(1, int(rows * 90e6 / csv_path.stat().st_size))
     results = sf.bulk2.Opportunity.upsert(
-        csv_file=str(csv_path), external_id_field="External_Id__c"
+        csv_file=str(csv_path), external_id_field="External_Id__c", batch_size=per_job
     )
     failed = sum(int(r["numberRecordsFailed"]) for r in results)
     assert failed == 0, f"simple-salesforce: {failed} rows failed"
