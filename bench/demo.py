@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,8 @@ def main() -> None:
         read, seconds = int(loaded.group(1).replace(",", "")), float(loaded.group(2))
         print(f"  load + checks:        {seconds:.1f} s ({read / seconds:,.0f} rows/s)")
     print(f"overall rows/s:         {rows / wall:,.0f}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"CPU of the demo's processes (reaped): {children.ru_utime + children.ru_stime:.1f} s")
     if demo.returncode != 0:
         print("demo output (tail):")
         print("\n".join(out.strip().splitlines()[-30:]))
