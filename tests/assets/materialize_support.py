@@ -41,6 +41,15 @@ def running_emulator(
         yield server
 
 
+@contextmanager
+def instance_with_partitions(home: Path, keys: list[str]) -> Iterator[dg.DagsterInstance]:
+    """A test instance in ``home`` that already knows these range keys."""
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        instance.add_dynamic_partitions(PARTITIONS_NAME, keys)
+        yield instance
+
+
 def salesforce_for(server: EmulatorServer, **overrides: Any) -> SalesforceResource:
     info = server.ready_info()
     return SalesforceResource(

@@ -18,13 +18,14 @@ from assets.checks import (
 )
 from assets.keys import range_to_key
 from assets.opportunities import salesforce_opportunities
-from assets.partitions import PARTITIONS_NAME, opportunity_ranges
+from assets.partitions import opportunity_ranges
 from assets.ranges import WHOLE_KEY_SPACE
 from emulator.server import EmulatorServer
 from tests.assets.materialize_support import (
     change_rows,
     check_results,
     emulator_get,
+    instance_with_partitions,
     load_metadata,
     materialize_range,
     plain,
@@ -49,9 +50,7 @@ def server(tmp_path: Path) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    (tmp_path / "home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as test_instance:
-        test_instance.add_dynamic_partitions(PARTITIONS_NAME, [KEY])
+    with instance_with_partitions(tmp_path / "home", [KEY]) as test_instance:
         yield test_instance
 
 

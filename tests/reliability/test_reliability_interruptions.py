@@ -15,12 +15,12 @@ import pytest
 from assets.checkpoint import read_checkpoint
 from assets.keys import range_to_key
 from assets.opportunities import ASSET_KEY
-from assets.partitions import PARTITIONS_NAME
 from assets.ranges import WHOLE_KEY_SPACE
 from emulator.server import EmulatorServer
 from resources.salesforce.protocol import DAILY_API_REQUESTS, DAILY_BULK_API_BATCHES, JobState
 from tests.assets.materialize_support import (
     emulator_get,
+    instance_with_partitions,
     load_metadata,
     materialize_range,
     resources_for,
@@ -51,9 +51,7 @@ def server(tmp_path: Path) -> Iterator[EmulatorServer]:
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    (tmp_path / "home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "home")) as test_instance:
-        test_instance.add_dynamic_partitions(PARTITIONS_NAME, [KEY])
+    with instance_with_partitions(tmp_path / "home", [KEY]) as test_instance:
         yield test_instance
 
 
