@@ -1,7 +1,7 @@
-"""Peak memory of the client process during an upsert of 200k, 1M and 2M rows (flat, <= 400 MB).
+"""Peak memory of the client process during an upsert of 200k, 1M, 2M and 4M rows (flat, <= 400 MB).
 
 Command: ``uv run python -m bench client_memory`` (``BENCH_CLIENT_MEMORY_SIZES`` overrides
-``200000,1000000,2000000``). One emulator child process (``sfload emulator serve``); for each size a
+``200000,1000000,2000000,4000000``). One emulator child process (``sfload emulator serve``); for each size a
 fresh client process streams generated Arrow batches (50k rows each, made on the fly like pages
 from Data Cloud) through ``BulkIngest`` with the resource's default settings (jobs of at most 1M
 rows / 100 MB, 4 in flight) and reports its own peak RSS (``ru_maxrss``), wall and CPU seconds and
@@ -28,7 +28,7 @@ BATCH_ROWS = 50_000
 def main() -> None:
     sizes = [
         int(s)
-        for s in os.environ.get("BENCH_CLIENT_MEMORY_SIZES", "200000,1000000,2000000").split(",")
+        for s in os.environ.get("BENCH_CLIENT_MEMORY_SIZES", "200000,1000000,2000000,4000000").split(",")
     ]
     print(f"command: {COMMAND}  (BENCH_CLIENT_MEMORY_SIZES={','.join(map(str, sizes))})")
     with (

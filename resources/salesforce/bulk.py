@@ -16,11 +16,17 @@ deadline, read its results as Arrow, and classify failed rows:
 Every row sent is accounted for exactly once: ``rows_sent == created + updated + rejected``. Rows
 that vanish from all three result files (seen for blank external ids) are rejected as
 ``NOT_IN_RESULTS``, so nothing disappears silently.
+
+Memory is bounded by one chunk plus one job's results, whatever the row count and the number of
+jobs in flight: the next chunk is encoded only once a job slot is free, the external ids of jobs
+in flight wait on disk, and results are read one job at a time, single-threaded from a file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -177,18 +183,15 @@ def cut_chunks(
     settings: IngestSettings = IngestSettings(),
 ) -> Iterator[CsvChunk]:
     """CSV chunks of at most ``max_job_bytes`` (header included) and ``max_job_rows`` rows, cut at
-    row boundaries; only the chunk being filled is held."""
-    header: bytes | None = None
-    data = bytearray()
-    rows = 0
-    keys: list[pa.Array] = []
+    row boundaries; only the chunk being filled is held (a yielded chunk is the caller's alone)."""
+    builder: _ChunkBuilder | None = None
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        if header is None:
-            header = encode_header(batch.schema.names, settings.csv)
-            data += header
-        elif encode_header(batch.schema.names, settings.csv) != header:
+        header = encode_header(batch.schema.names, settings.csv)
+        if builder is None:
+            builder = _ChunkBuilder(header)
+        elif header != builder.header:
             raise CsvEncodingError("all record batches of one load must have the same columns")
         lines = encode_lines(batch, settings.csv)
         offsets = line_offsets(lines).astype(np.int64)
@@ -196,27 +199,54 @@ def cut_chunks(
         batch_keys = _key_strings(batch, spec.external_id_field)
         start = 0
         while start < batch.num_rows:
-            room = settings.max_job_bytes - len(data)
+            room = settings.max_job_bytes - builder.size
             fits = int(np.searchsorted(offsets[start + 1 :] - offsets[start], room, side="right"))
-            take = min(fits, settings.max_job_rows - rows, batch.num_rows - start)
+            take = min(fits, settings.max_job_rows - builder.rows, batch.num_rows - start)
             if take == 0:
-                if rows == 0:
+                if builder.rows == 0:
                     raise CsvEncodingError(
                         f"one row is larger than max_job_bytes={settings.max_job_bytes}"
                     )
-                yield CsvChunk(data, rows, pa.concat_arrays(keys))
-                data, rows, keys = bytearray(header), 0, []
+                yield builder.take()
                 continue
             # A zero-copy slice of the encoded buffer: appended once, no intermediate bytes.
-            data += buffer[int(offsets[start]) : int(offsets[start + take])]
-            keys.append(batch_keys.slice(start, take))
-            rows += take
+            builder.add(
+                buffer[int(offsets[start]) : int(offsets[start + take])],
+                batch_keys.slice(start, take),
+            )
             start += take
-            if rows >= settings.max_job_rows:
-                yield CsvChunk(data, rows, pa.concat_arrays(keys))
-                data, rows, keys = bytearray(header), 0, []
-    if rows:
-        yield CsvChunk(data, rows, pa.concat_arrays(keys))
+            if builder.rows >= settings.max_job_rows:
+                yield builder.take()
+    if builder is not None and builder.rows:
+        yield builder.take()
+
+
+class _ChunkBuilder:
+    """The chunk being filled. ``take`` hands it over and starts an empty one, so the generator
+    that yields it keeps no reference while the caller waits, uploads or frees it."""
+
+    def __init__(self, header: bytes) -> None:
+        self.header = header
+        self._reset()
+
+    def _reset(self) -> None:
+        self._data = bytearray(self.header)
+        self._keys: list[pa.Array] = []
+        self.rows = 0
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    def add(self, lines: pa.Buffer, keys: pa.Array) -> None:
+        self._data += lines
+        self._keys.append(keys)
+        self.rows += len(keys)
+
+    def take(self) -> CsvChunk:
+        chunk = CsvChunk(self._data, self.rows, pa.concat_arrays(self._keys))
+        self._reset()
+        return chunk
 
 
 def _key_strings(batch: pa.RecordBatch, external_id_field: str) -> pa.Array:
@@ -241,8 +271,29 @@ def parse_row_errors(errors: pa.Array) -> tuple[pa.Array, pa.Array]:
 class _Submitted:
     job_id: str
     rows: int | None  # None for a resumed job (counted from its results)
-    keys: pa.Array | None
+    keys_path: str | None  # where _SentKeys keeps the external ids sent; None for a resumed job
     attempt: int = 0
+
+
+class _SentKeys:
+    """The external ids of jobs in flight, kept on disk until their results are read: a load holds
+    one chunk and one job's results in memory, however many jobs are in flight."""
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+
+    def put(self, job_id: str, keys: pa.Array) -> str:
+        path = os.path.join(self._folder, f"{job_id}.arrow")
+        batch = pa.record_batch([keys], names=["key"])
+        with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        return path
+
+    def pop(self, path: str) -> pa.Array:
+        with pa.OSFile(path) as source:
+            keys = pa.ipc.open_file(source).read_all().column(0).combine_chunks()
+        os.remove(path)
+        return keys
 
 
 @dataclass
@@ -250,6 +301,10 @@ class _Results:
     success: pa.Table
     failed: pa.Table
     unprocessed: pa.Table
+
+    @property
+    def rows(self) -> int:
+        return int(self.success.num_rows + self.failed.num_rows + self.unprocessed.num_rows)
 
 
 class BulkIngest:
@@ -272,10 +327,14 @@ class BulkIngest:
         self._on_finished = on_job_finished or (lambda outcome: None)
         self._sleep = sleep
         self._lock = threading.Lock()
+        # Results of one job at a time: what the load holds stays one chunk being encoded plus one
+        # job's results, however many jobs are in flight and whenever they finish.
+        self._results_turn = threading.Lock()
         self._report = IngestReport()
         self._rejected: list[pa.Table] = []
         self._errors: list[BaseException] = []
         self._slots = threading.BoundedSemaphore(settings.jobs_in_flight)
+        self._sent_keys: _SentKeys | None = None
 
     def run(
         self, batches: Iterable[pa.RecordBatch] | None, resume_job_ids: Iterable[str] = ()
@@ -284,16 +343,17 @@ class BulkIngest:
         calls_before = self.client.api_calls
         futures: list[Future[None]] = []
         source_error: BaseException | None = None
-        with ThreadPoolExecutor(self.settings.jobs_in_flight, "sf-bulk") as pool:
+        with (
+            tempfile.TemporaryDirectory(prefix="sfload-bulk-") as folder,
+            ThreadPoolExecutor(self.settings.jobs_in_flight, "sf-bulk") as pool,
+        ):
+            self._sent_keys = _SentKeys(folder)
             try:
                 for job_id in resume_job_ids:
                     self._slots.acquire()
                     futures.append(pool.submit(self._follow, _Submitted(job_id, None, None)))
-                for chunk in cut_chunks(batches or (), self.spec, self.settings):
-                    self._slots.acquire()
-                    if self._errors:
-                        self._slots.release()
-                        break
+                chunks = cut_chunks(batches or (), self.spec, self.settings)
+                while (chunk := self._next_chunk_when_slot_free(chunks)) is not None:
                     try:
                         job_id = self._upload(chunk.data)
                     except BaseException:
@@ -302,7 +362,7 @@ class BulkIngest:
                     with self._lock:
                         self._report.rows_sent += chunk.rows
                     self._on_submitted(job_id, chunk.last_key)
-                    submitted = _Submitted(job_id, chunk.rows, chunk.keys)
+                    submitted = self._submitted(job_id, chunk.rows, chunk.keys)
                     del chunk
                     futures.append(pool.submit(self._follow, submitted))
             except BaseException as exc:
@@ -314,6 +374,19 @@ class BulkIngest:
         if cause is not None:
             raise IngestInterruptedError(report, cause) from cause
         return report
+
+    def _next_chunk_when_slot_free(self, chunks: Iterator[CsvChunk]) -> CsvChunk | None:
+        """Take a job slot, then encode the next chunk (None when done or a job failed): a chunk
+        is never held in memory while it waits for a slot. The caller owns the slot it got."""
+        self._slots.acquire()
+        try:
+            chunk = None if self._errors else next(chunks, None)
+        except BaseException:
+            self._slots.release()
+            raise
+        if chunk is None:
+            self._slots.release()
+        return chunk
 
     # -- upload --------------------------------------------------------------------------------
 
@@ -412,10 +485,13 @@ class BulkIngest:
             first_delay_s=first_delay,
             expected_records=sub.rows,
         )
-        results = self._collect(info)
-        created = _count_true(results.success[protocol.RESULT_CREATED])
-        updated = results.success.num_rows - created
-        retry_rows, rejected = self._classify(info, sub, results)
+        with self._results_turn:
+            results = self._collect(info)
+            created = _count_true(results.success[protocol.RESULT_CREATED])
+            updated = results.success.num_rows - created
+            retry_rows, rejected = self._classify(info, sub, results)
+            returned_rows = results.rows
+            del results
         # A resumed job is re-sent instead: by now the allowance may be back.
         allowance_spent = sub.rows is not None and _batch_allowance_spent(info)
         held_rows = retry_rows.num_rows if allowance_spent else 0
@@ -427,11 +503,7 @@ class BulkIngest:
             retry_rows = retry_rows.slice(0, 0)
         with self._lock:
             if sub.rows is None:
-                self._report.rows_sent += (
-                    results.success.num_rows
-                    + results.failed.num_rows
-                    + results.unprocessed.num_rows
-                )
+                self._report.rows_sent += returned_rows
             self._report.created += created
             self._report.updated += updated
             self._report.resubmitted_rows += retry_rows.num_rows
@@ -458,7 +530,11 @@ class BulkIngest:
         job_id = self._upload(encode_echoed(retry_rows, self.settings.csv))
         self._on_submitted(job_id, None)
         keys = retry_rows[self.spec.external_id_field].combine_chunks()
-        return _Submitted(job_id, retry_rows.num_rows, keys, sub.attempt + 1)
+        return self._submitted(job_id, retry_rows.num_rows, keys, sub.attempt + 1)
+
+    def _submitted(self, job_id: str, rows: int, keys: pa.Array, attempt: int = 0) -> _Submitted:
+        assert self._sent_keys is not None, "only while run() is loading"
+        return _Submitted(job_id, rows, self._sent_keys.put(job_id, keys), attempt)
 
     def _collect(self, info: JobInfo) -> _Results:
         def fetch(resource: str, needed: bool, columns: list[str] | None = None) -> pa.Table:
@@ -518,7 +594,9 @@ class BulkIngest:
                 rejected_parts.append(
                     _rejected_constant(unprocessed[ext], code, info.error_message, info.id)
                 )
-        if sub.keys is not None:
+        if sub.keys_path is not None:
+            assert self._sent_keys is not None, "only while run() is loading"
+            sent = self._sent_keys.pop(sub.keys_path)
             seen = pa.chunked_array(
                 [
                     *results.success[ext].chunks,
@@ -527,7 +605,7 @@ class BulkIngest:
                 ],
                 type=pa.string(),
             ).combine_chunks()
-            missing = sub.keys.filter(pc.invert(pc.is_in(sub.keys, seen)))
+            missing = sent.filter(pc.invert(pc.is_in(sent, seen)))
             if len(missing):
                 message = (
                     info.error_message
