@@ -28,7 +28,9 @@ BATCH_ROWS = 50_000
 def main() -> None:
     sizes = [
         int(s)
-        for s in os.environ.get("BENCH_CLIENT_MEMORY_SIZES", "200000,1000000,2000000,4000000").split(",")
+        for s in os.environ.get(
+            "BENCH_CLIENT_MEMORY_SIZES", "200000,1000000,2000000,4000000"
+        ).split(",")
     ]
     print(f"command: {COMMAND}  (BENCH_CLIENT_MEMORY_SIZES={','.join(map(str, sizes))})")
     with (

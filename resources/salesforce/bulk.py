@@ -29,6 +29,7 @@ import os
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,6 +77,9 @@ PERMANENT_JOB_ERRORS: Final = (
 )
 # errorMessage prefix of a job failed for the spent DailyBulkApiBatches allowance.
 EXCEEDED_QUOTA: Final = "ExceededQuota"
+ENCODE_AHEAD: Final = 2  # batches queued for the encoding thread
+# Smaller jobs are dominated by the org's fixed cost per job and would understate its pace.
+PACE_SAMPLE_ROWS: Final = 10_000
 NOT_IN_RESULTS: Final = "NOT_IN_RESULTS"
 JOB_ABORTED: Final = "JOB_ABORTED"
 UNPROCESSED: Final = "UNPROCESSED"
@@ -103,7 +107,9 @@ class IngestSettings:
     max_job_rows: int = 1_000_000
     jobs_in_flight: int = 4
     poll: PollSettings = field(default_factory=PollSettings)
-    expected_rows_per_s: float = 20_000.0  # first poll waits rows / this (fewer API calls)
+    # The first poll of a job waits rows / this pace (fewer API calls); once jobs of the load have
+    # finished, the pace they showed replaces it (``IngestReport.org_rows_per_s``).
+    expected_rows_per_s: float = 20_000.0
     max_resubmits: int = 3
     resubmit_backoff_s: float = 2.0
     max_upload_attempts: int = 3
@@ -144,6 +150,8 @@ class IngestReport:
     resubmitted_rows: int = 0
     api_calls: int = 0
     seconds: float = 0.0
+    processed_rows: int = 0  # of finished jobs of at least PACE_SAMPLE_ROWS rows
+    processing_s: float = 0.0  # their ``totalProcessingTime``
 
     @property
     def rejected_count(self) -> int:
@@ -156,6 +164,12 @@ class IngestReport:
     @property
     def rows_per_s(self) -> float:
         return self.rows_sent / self.seconds if self.seconds else 0.0
+
+    @property
+    def org_rows_per_s(self) -> float | None:
+        """The pace the org processed this load's jobs at (their ``totalProcessingTime``), or
+        None when no job big enough to say finished: a good ``expected_rows_per_s``."""
+        return self.processed_rows / self.processing_s if self.processing_s else None
 
     def rejected_by_code(self) -> dict[str, int]:
         if not self.rejected.num_rows:
@@ -185,23 +199,17 @@ def cut_chunks(
     """CSV chunks of at most ``max_job_bytes`` (header included) and ``max_job_rows`` rows, cut at
     row boundaries; only the chunk being filled is held (a yielded chunk is the caller's alone)."""
     builder: _ChunkBuilder | None = None
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        header = encode_header(batch.schema.names, settings.csv)
+    for encoded in _encoded_ahead(batches, spec, settings):
         if builder is None:
-            builder = _ChunkBuilder(header)
-        elif header != builder.header:
+            builder = _ChunkBuilder(encoded.header)
+        elif encoded.header != builder.header:
             raise CsvEncodingError("all record batches of one load must have the same columns")
-        lines = encode_lines(batch, settings.csv)
-        offsets = line_offsets(lines).astype(np.int64)
-        buffer = lines.buffers()[2]
-        batch_keys = _key_strings(batch, spec.external_id_field)
-        start = 0
-        while start < batch.num_rows:
+        offsets, buffer, batch_keys = encoded.offsets, encoded.buffer, encoded.keys
+        start, batch_rows = 0, len(batch_keys)
+        while start < batch_rows:
             room = settings.max_job_bytes - builder.size
             fits = int(np.searchsorted(offsets[start + 1 :] - offsets[start], room, side="right"))
-            take = min(fits, settings.max_job_rows - builder.rows, batch.num_rows - start)
+            take = min(fits, settings.max_job_rows - builder.rows, batch_rows - start)
             if take == 0:
                 if builder.rows == 0:
                     raise CsvEncodingError(
@@ -219,6 +227,46 @@ def cut_chunks(
                 yield builder.take()
     if builder is not None and builder.rows:
         yield builder.take()
+
+
+@dataclass(frozen=True)
+class _EncodedBatch:
+    header: bytes
+    offsets: np.ndarray  # len + 1 byte offsets of the rows into ``buffer``
+    buffer: pa.Buffer  # the rows' CSV lines back to back
+    keys: pa.Array  # external ids, in row order
+
+
+def _encode(batch: pa.RecordBatch, spec: ObjectSpec, settings: IngestSettings) -> _EncodedBatch:
+    lines = encode_lines(batch, settings.csv)
+    return _EncodedBatch(
+        header=encode_header(batch.schema.names, settings.csv),
+        offsets=line_offsets(lines).astype(np.int64),
+        buffer=lines.buffers()[2],
+        keys=_key_strings(batch, spec.external_id_field),
+    )
+
+
+def _encoded_ahead(
+    batches: Iterable[pa.RecordBatch], spec: ObjectSpec, settings: IngestSettings
+) -> Iterator[_EncodedBatch]:
+    """The batches encoded in order on one thread, ``ENCODE_AHEAD`` queued: Arrow's kernels release
+    the GIL, so encoding overlaps with the source producing the next batches (1M rows: 0.8 s wall
+    instead of 1.3 s). More threads were faster still but kept ~40 MB more in their allocator
+    arenas."""
+    pending: deque[Future[_EncodedBatch]] = deque()
+    with ThreadPoolExecutor(1, "sf-encode") as pool:
+        try:
+            for batch in batches:
+                if batch.num_rows:
+                    pending.append(pool.submit(_encode, batch, spec, settings))
+                if len(pending) >= ENCODE_AHEAD:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 class _ChunkBuilder:
@@ -474,7 +522,7 @@ class BulkIngest:
         if sub.rows:
             first_delay = min(
                 self.settings.poll.max_s,
-                max(self.settings.poll.initial_s, sub.rows / self.settings.expected_rows_per_s),
+                max(self.settings.poll.initial_s, sub.rows / self._expected_rows_per_s()),
             )
         info = wait_for_job(
             self.client,
@@ -506,6 +554,7 @@ class BulkIngest:
                 self._report.rows_sent += returned_rows
             self._report.created += created
             self._report.updated += updated
+            self._add_pace_sample(info)
             self._report.resubmitted_rows += retry_rows.num_rows
             self._rejected.append(rejected)
         outcome = JobOutcome(
@@ -535,6 +584,17 @@ class BulkIngest:
     def _submitted(self, job_id: str, rows: int, keys: pa.Array, attempt: int = 0) -> _Submitted:
         assert self._sent_keys is not None, "only while run() is loading"
         return _Submitted(job_id, rows, self._sent_keys.put(job_id, keys), attempt)
+
+    def _expected_rows_per_s(self) -> float:
+        with self._lock:
+            observed = self._report.org_rows_per_s
+        return observed or self.settings.expected_rows_per_s
+
+    def _add_pace_sample(self, info: JobInfo) -> None:
+        """Under ``self._lock``."""
+        if info.number_records_processed >= PACE_SAMPLE_ROWS and info.total_processing_time_ms:
+            self._report.processed_rows += info.number_records_processed
+            self._report.processing_s += info.total_processing_time_ms / 1000
 
     def _collect(self, info: JobInfo) -> _Results:
         def fetch(resource: str, needed: bool, columns: list[str] | None = None) -> pa.Table:

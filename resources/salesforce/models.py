@@ -21,6 +21,7 @@ class JobInfo:
     error_message: str = ""
     created_date: str = ""
     api_version: str = ""
+    total_processing_time_ms: int = 0
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> JobInfo:
@@ -35,6 +36,7 @@ class JobInfo:
             error_message=str(body.get("errorMessage") or ""),
             created_date=str(body.get("createdDate") or ""),
             api_version=str(body.get("apiVersion") or ""),
+            total_processing_time_ms=int(body.get("totalProcessingTime") or 0),
         )
 
 

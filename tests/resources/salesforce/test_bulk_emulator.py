@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pyarrow as pa
 import pytest
-from sf_support import client_config, fast_ingest
+from sf_support import FAST_POLL, client_config, fast_ingest
 
 from emulator.server import EmulatorServer
 from resources.salesforce import BulkIngest, ObjectSpec, SalesforceClient
+from resources.salesforce import bulk as bulk_module
+from resources.salesforce.jobs import wait_for_job
 
 pytestmark = pytest.mark.emulator
 
@@ -233,3 +235,28 @@ def test_poll_deadline_raises_typed_error(
         BulkIngest(sf, SPEC, settings).run(opportunities(["D1"]).to_batches())
     assert isinstance(caught.value.cause, PollDeadlineExceededError)
     assert caught.value.report.rows_sent == 1
+
+
+def test_first_polls_follow_the_pace_the_org_showed(
+    sf: SalesforceClient, fresh_emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = fresh_emulator.emulator.services["ingest"].settings
+    settings.rows_per_second, settings.parallel_batches = 40_000, 1
+    first_delays: list[float | None] = []
+
+    def recording_wait(*args, first_delay_s=None, **kwargs):  # type: ignore[no-untyped-def]
+        first_delays.append(first_delay_s)
+        return wait_for_job(*args, first_delay_s=first_delay_s, **kwargs)
+
+    monkeypatch.setattr(bulk_module, "wait_for_job", recording_wait)
+    ids = [f"P{i:05d}" for i in range(30_000)]
+    report = BulkIngest(
+        sf, SPEC, fast_ingest(max_job_rows=15_000, jobs_in_flight=1, expected_rows_per_s=1e9)
+    ).run(opportunities(ids).to_batches())
+    assert report.balanced and report.created == 30_000
+    pace = report.org_rows_per_s
+    assert pace is not None and 5_000 < pace <= 40_000
+    # The first job waits the configured pace's estimate (the floor: 1e9 rows/s is instant), the
+    # second one the pace the first job showed: 15,000 rows at <= 40k rows/s is >= 0.375 s.
+    assert first_delays[0] == FAST_POLL.initial_s
+    assert first_delays[1] is not None and first_delays[1] >= min(FAST_POLL.max_s, 0.375)
