@@ -184,6 +184,7 @@ def _load_range(
             "data_cloud_api_calls": adapters.source_api_calls(source),
             "seconds": round(seconds, 3),
             "rows_per_second": round(totals.rows_read / seconds, 1) if seconds else 0.0,
+            "org_rows_per_second": round(report.org_rows_per_s or 0.0, 1),
             "rejected_by_code": dg.MetadataValue.json(rejected_by_code),
             "quarantined_by_reason": dg.MetadataValue.json(quarantined_by_reason),
             "dead_letter_file": dg.MetadataValue.path(str(dead_letter_path or "")),

@@ -1371,4 +1371,6 @@ def env_for_emulator(
         "SALESFORCE_PRIVATE_KEY_FILE": "",
         "SALESFORCE_CA_BUNDLE": str(ready.get("ca_bundle") or ""),
         "SALESFORCE_API_VERSION": api_version,
+        # The emulator's documented ingest pace (it shows 150k-250k rows/s on 2 cores).
+        "SFLOAD_ORG_ROWS_PER_S": "150000",
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from resources.data_cloud import DataCloudResource
@@ -16,11 +18,17 @@ ENV_VARS = (
     "SALESFORCE_CA_BUNDLE",
     "SALESFORCE_API_VERSION",
 )
+# Optional: the org's Bulk ingest pace in rows/s (default 20,000); sets when a job is first polled.
+ORG_PACE_ENV = "SFLOAD_ORG_ROWS_PER_S"
 
 
 def salesforce_from_env() -> SalesforceResource:
     """Every variable must be defined when a run starts; unused ones may be empty (for example
-    SALESFORCE_PRIVATE_KEY_FILE with client credentials, SALESFORCE_CA_BUNDLE for a real org)."""
+    SALESFORCE_PRIVATE_KEY_FILE with client credentials, SALESFORCE_CA_BUNDLE for a real org).
+    SFLOAD_ORG_ROWS_PER_S is optional: only whether it exists is looked at here."""
+    optional = (
+        {"expected_rows_per_s": dg.EnvVar.int(ORG_PACE_ENV)} if ORG_PACE_ENV in os.environ else {}
+    )
     return SalesforceResource(
         login_url=dg.EnvVar("SALESFORCE_LOGIN_URL"),
         client_id=dg.EnvVar("SALESFORCE_CLIENT_ID"),
@@ -29,6 +37,7 @@ def salesforce_from_env() -> SalesforceResource:
         private_key_file=dg.EnvVar("SALESFORCE_PRIVATE_KEY_FILE"),
         ca_bundle=dg.EnvVar("SALESFORCE_CA_BUNDLE"),
         api_version=dg.EnvVar("SALESFORCE_API_VERSION"),
+        **optional,
     )
 
 

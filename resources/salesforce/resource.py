@@ -45,6 +45,9 @@ class SalesforceResource(dg.ConfigurableResource["SalesforceResource"]):
     poll_initial_s: float = 1.0
     poll_max_s: float = 20.0
     poll_deadline_s: float = 4 * 3600.0
+    # The org's Bulk ingest pace: a job's first poll waits rows / this. Each range reports the pace
+    # its jobs showed as ``org_rows_per_second``; set this from it to poll neither early nor late.
+    expected_rows_per_s: int = 20_000
     null_policy: str = NullPolicy.SET_NULL.value
 
     _client: SalesforceClient | None = PrivateAttr(default=None)
@@ -82,6 +85,7 @@ class SalesforceResource(dg.ConfigurableResource["SalesforceResource"]):
             max_job_rows=self.max_job_rows,
             jobs_in_flight=self.jobs_in_flight,
             max_resubmits=self.max_resubmits,
+            expected_rows_per_s=float(self.expected_rows_per_s),
             poll=PollSettings(
                 initial_s=self.poll_initial_s,
                 max_s=self.poll_max_s,
