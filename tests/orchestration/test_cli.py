@@ -20,7 +20,7 @@ from assets.checkpoint import Checkpoint
 from assets.partitions import PARTITIONS_NAME
 from orchestration import operations as ops
 from orchestration.cli import ProgressBar, format_table, main
-from orchestration.resources import ENV_VARS
+from orchestration.resources import ENV_VARS, ORG_PACE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +103,7 @@ def test_missing_environment_is_named_with_what_to_do() -> None:
 
 
 @pytest.mark.unit
-def test_emulator_ready_line_becomes_the_seven_variables() -> None:
+def test_emulator_ready_line_becomes_the_seven_variables_and_the_org_pace() -> None:
     env = ops.env_for_emulator(
         {
             "login_url": "https://127.0.0.1:1",
@@ -113,7 +113,8 @@ def test_emulator_ready_line_becomes_the_seven_variables() -> None:
             "ca_bundle": "/ca.pem",
         }
     )
-    assert sorted(env) == sorted(ENV_VARS)
+    assert sorted(env) == sorted([*ENV_VARS, ORG_PACE_ENV])
+    assert env[ORG_PACE_ENV] == "150000"
     assert env["SALESFORCE_PRIVATE_KEY_FILE"] == ""
     assert env["SALESFORCE_API_VERSION"] == "66.0"
 
