@@ -114,7 +114,7 @@ def test_emulator_ready_line_becomes_the_seven_variables_and_the_org_pace() -> N
         }
     )
     assert sorted(env) == sorted([*ENV_VARS, ORG_PACE_ENV])
-    assert env[ORG_PACE_ENV] == "150000"
+    assert env[ORG_PACE_ENV] == "25000"
     assert env["SALESFORCE_PRIVATE_KEY_FILE"] == ""
     assert env["SALESFORCE_API_VERSION"] == "66.0"
 

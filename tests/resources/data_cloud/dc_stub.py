@@ -6,113 +6,47 @@ succeeds and points the tenant at the stub itself (``http://`` host, which the c
 
 from __future__ import annotations
 
-import json
-import socket
-import threading
 from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from http_stub import Reply, Seen, StubServer
 
 from resources.data_cloud.auth import CoreLogin
 
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # close the connection without answering
+__all__ = ["Reply", "Seen", "StaticCoreAuth", "TenantStub", "page"]
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class TenantStub:
+class TenantStub(StubServer):
     def __init__(self, token_lifetime_s: int = 3600) -> None:
+        super().__init__(default=Reply(404, {"error": "not_found", "message": "no scripted reply"}))
         self.scripts: dict[tuple[str, str], deque[Reply]] = {}
-        self.seen: list[Seen] = []
         self.exchanges = 0
         self.token_lifetime_s = token_lifetime_s
-        self._lock = threading.Lock()
-        stub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _handle(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                reply = stub._reply_for(self.command, self.path, dict(self.headers), body)
-                if reply.drop:
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                data = (
-                    json.dumps(reply.body).encode()
-                    if isinstance(reply.body, dict | list)
-                    else str(reply.body or "").encode()
-                )
-                self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
-                for key, value in reply.headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _handle
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
 
     def script(self, method: str, path_prefix: str, *replies: Reply) -> None:
         self.scripts.setdefault((method, path_prefix), deque()).extend(replies)
 
-    def requests_to(self, method: str, path_prefix: str) -> list[Seen]:
-        return [s for s in self.seen if s.method == method and s.path.startswith(path_prefix)]
+    def reply_for(self, method: str, path: str) -> Reply:
+        if path.startswith("/services/a360/token"):
+            self.exchanges += 1
+            return Reply(
+                200,
+                {
+                    "access_token": f"eyJstub.{self.exchanges}.sig",
+                    "instance_url": self.url,
+                    "token_type": "Bearer",
+                    "expires_in": self.token_lifetime_s,
+                },
+            )
+        for (m, prefix), queue in self.scripts.items():
+            if m == method and path.startswith(prefix) and queue:
+                return queue.popleft()
+        return self.default
 
-    def _reply_for(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
-        with self._lock:
-            self.seen.append(Seen(method, path, headers, body))
-            if path.startswith("/services/a360/token"):
-                self.exchanges += 1
-                return Reply(
-                    200,
-                    {
-                        "access_token": f"eyJstub.{self.exchanges}.sig",
-                        "instance_url": self.url,
-                        "token_type": "Bearer",
-                        "expires_in": self.token_lifetime_s,
-                    },
-                )
-            for (m, prefix), queue in self.scripts.items():
-                if m == method and path.startswith(prefix) and queue:
-                    return queue.popleft()
-        return Reply(404, {"error": "not_found", "message": "no scripted reply"})
-
-    def __enter__(self) -> TenantStub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+    def encode(self, body: Any) -> tuple[bytes, str]:
+        """Every body is served as JSON, even a deliberately broken one."""
+        data, _ = super().encode(body)
+        return data, "application/json"
 
 
 class StaticCoreAuth:

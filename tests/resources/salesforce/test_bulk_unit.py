@@ -7,7 +7,7 @@ import io
 
 import pyarrow as pa
 import pytest
-from sf_stub import Reply, StubServer
+from http_stub import Reply, StubServer
 
 from resources.salesforce import SalesforceClient, SalesforceConfig
 from resources.salesforce.bulk import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from sf_stub import Reply, StubServer
+from http_stub import Reply, StubServer
 
 from resources.http import HttpClient, HttpSettings, parse_retry_after, redact
 

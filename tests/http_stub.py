@@ -1,4 +1,6 @@
-"""A scripted local HTTP stub for retry/auth tests: each request pops the next scripted action."""
+"""A scripted plain-HTTP stub for client tests: each request pops the next scripted reply.
+
+Subclasses choose replies differently by overriding ``reply_for`` (``dc_stub.TenantStub``)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 @dataclass
@@ -46,19 +48,12 @@ class StubServer:
                 body = self.rfile.read(length) if length else b""
                 with stub._lock:
                     stub.seen.append(Seen(self.command, self.path, dict(self.headers), body))
-                    reply = stub.replies.popleft() if stub.replies else stub.default
+                    reply = stub.reply_for(self.command, self.path)
                 if reply.drop:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                payload = reply.body
-                if isinstance(payload, dict | list):
-                    data = json.dumps(payload).encode()
-                    ctype = "application/json"
-                elif isinstance(payload, str):
-                    data, ctype = payload.encode(), "text/plain"
-                else:
-                    data, ctype = payload or b"", "application/octet-stream"
+                data, ctype = stub.encode(reply.body)
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.headers.get("Content-Type", ctype))
                 for key, value in reply.headers.items():
@@ -71,13 +66,30 @@ class StubServer:
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}"
 
-    def __enter__(self) -> StubServer:
+    def reply_for(self, method: str, path: str) -> Reply:
+        """The reply to a request (called under the lock, after it was recorded in ``seen``)."""
+        return self.replies.popleft() if self.replies else self.default
+
+    def encode(self, body: Any) -> tuple[bytes, str]:
+        """(bytes, Content-Type) of a reply body: dict/list -> JSON, str/bytes as they are."""
+        if isinstance(body, dict | list):
+            return json.dumps(body).encode(), "application/json"
+        if isinstance(body, str):
+            return body.encode(), "text/plain"
+        return body or b"", "application/octet-stream"
+
+    def requests_to(self, method: str, path_prefix: str) -> list[Seen]:
+        return [s for s in self.seen if s.method == method and s.path.startswith(path_prefix)]
+
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
