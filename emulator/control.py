@@ -23,7 +23,6 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
-import pyarrow.compute as pc
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
@@ -43,7 +42,6 @@ if TYPE_CHECKING:
 
 LOOPBACK: Final = ("127.0.0.1", "::1", "localhost")
 COUNTED_LIMITS: Final = (DAILY_API_REQUESTS, DAILY_BULK_API_BATCHES, DAILY_BULK_V2_QUERY_JOBS)
-LOCK_ERROR: Final = "UNABLE_TO_LOCK_ROW"
 
 
 def _loopback_only(handler: Any) -> Any:
@@ -127,19 +125,11 @@ def _injected(emulator: Emulator, snapshot: dict[str, Any]) -> dict[str, int]:
 
 
 def _lock_errors(job: Any) -> int:
-    from emulator.core.opportunity import RESULT_ERROR
-
-    with job.lock:
-        outcomes = list(job.outcomes)
-    total = 0
-    for outcome in outcomes:
-        hit = pc.starts_with(pc.fill_null(outcome[RESULT_ERROR], ""), LOCK_ERROR)
-        total += int(pc.sum(hit).as_py() or 0)
-    return total
+    return int(job.lock_errors)
 
 
 def _rows(job: Any) -> int:
-    return job.rows.num_rows if job.rows is not None else 0
+    return int(job.row_count)
 
 
 def _status_total(snapshot: dict[str, Any], status: int) -> int:

@@ -30,12 +30,14 @@ import functools
 import io
 import logging
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -56,6 +58,7 @@ from resources.salesforce.protocol import (
     DAILY_BULK_API_BATCHES,
     INTERNAL_BATCH_ROWS,
     MAX_UPLOAD_BYTES,
+    UNABLE_TO_LOCK_ROW,
     ColumnDelimiter,
     JobState,
     LineEnding,
@@ -64,6 +67,8 @@ from resources.salesforce.protocol import (
 
 if TYPE_CHECKING:
     from emulator.state import Emulator
+
+ARCHIVE_FOLDER = "ingest-results"  # under the data directory
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +152,10 @@ class IngestJob:
     finished_at: float | None = None
     header: list[str] | None = None
     rows: pa.Table | None = None
+    row_count: int = 0
     outcomes: list[pa.Table] = field(default_factory=list)
+    lock_errors: int = 0
+    archived: str | None = None  # set once rows and outcomes moved to the JobArchive
     abort: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -158,6 +166,7 @@ class IngestBackend:
         self.table = table
         self.settings = IngestSettings()
         self._jobs: dict[str, IngestJob] = {}
+        self._archive = JobArchive(emulator.config.data_dir / ARCHIVE_FOLDER)
         self._lock = threading.Lock()
         self._sequence = 0
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest")
@@ -268,8 +277,11 @@ class IngestBackend:
                     f"Deleting a job in state {job.state.value} is not allowed",
                 )
             job.abort.set()
+            archived = job.archived
         with self._lock:
             self._jobs.pop(job.id, None)
+        if archived is not None:
+            self._archive.discard(archived)
 
     def list_jobs(self, job_type: str | None) -> list[IngestJob]:
         with self._lock:
@@ -292,6 +304,7 @@ class IngestBackend:
             self._jobs.clear()
         for job in jobs:
             job.abort.set()
+        self._archive.clear()
         self.settings = IngestSettings()
         self.table.delete_all()
 
@@ -302,6 +315,7 @@ class IngestBackend:
             for job in self._jobs.values():
                 job.abort.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._archive.remove()
 
     def _close(self, job: IngestJob) -> None:
         if job.state is not JobState.OPEN:
@@ -405,6 +419,7 @@ class IngestBackend:
         parsed = parse_upload(job.upload or b"", job.delimiter, job.line_ending)
         with job.lock:
             job.header, job.rows = parsed.header, parsed.rows
+            job.row_count = parsed.rows.num_rows
             job.upload = None  # kept only when unparseable: then it is the unprocessed data
         self.emulator.stats.incr("ingest.rows_received", parsed.rows.num_rows)
         return parsed
@@ -460,9 +475,12 @@ class IngestBackend:
             outcome = self.table.delete(batch)
         else:
             outcome = self.table.write(batch, columns, external_id)
-        failed = pc.count(outcome[opportunity.RESULT_ERROR]).as_py()
+        errors = outcome[opportunity.RESULT_ERROR]
+        failed = pc.count(errors).as_py()
+        lock_errors = pc.sum(pc.starts_with(pc.fill_null(errors, ""), UNABLE_TO_LOCK_ROW)).as_py()
         with job.lock:
             job.outcomes.append(outcome)
+            job.lock_errors += int(lock_errors or 0)
             job.processed += outcome.num_rows
             job.failed += failed
             job.attempted += outcome.num_rows
@@ -476,6 +494,26 @@ class IngestBackend:
             job.error_message = error_message
             job.finished_at = time.time()
             self._set_state(job, state)
+        self._archive_job(job)
+
+    def _archive_job(self, job: IngestJob) -> None:
+        """Move a finished job's rows and outcomes to disk; they are read back per results call."""
+        with job.lock:
+            if job.rows is None or job.archived is not None:
+                return
+            rows, outcome = job.rows, _outcomes(job)
+        name = self._archive.store(job.id, rows, outcome)
+        with job.lock:
+            job.archived, job.rows, job.outcomes = name, None, []
+
+    def _rows_and_outcome(self, job: IngestJob) -> tuple[pa.Table | None, pa.Table]:
+        with job.lock:
+            archived, rows = job.archived, job.rows
+            outcome = _outcomes(job) if archived is None else None
+        if archived is not None:
+            return self._archive.load(archived)
+        assert outcome is not None
+        return rows, outcome
 
     def _new_job_id(self) -> str:
         while True:
@@ -499,9 +537,8 @@ class IngestBackend:
     ) -> bytes:
         job = self.get(job_id)
         with job.lock:
-            outcome = _outcomes(job)
             header = job.header or []
-            rows = job.rows
+        rows, outcome = self._rows_and_outcome(job)
         chosen, result_columns = select(outcome)
         return _render(job, result_names, header, result_columns, rows, chosen)
 
@@ -510,10 +547,10 @@ class IngestBackend:
         self._parse_for_unprocessed(job)
         with job.lock:
             header = job.header or []
-            rows = job.rows
             attempted = job.attempted
             show = job.state in (JobState.FAILED, JobState.ABORTED)
-            unparseable = job.upload if rows is None else None
+            unparseable = job.upload if job.rows is None and job.archived is None else None
+        rows, _ = self._rows_and_outcome(job)
         if show and unparseable is not None:
             return unparseable
         eol = job.line_ending.chars
@@ -532,6 +569,47 @@ class IngestBackend:
             except CsvRejected:
                 return
             job.header, job.rows = parsed.header, parsed.rows
+            job.row_count = parsed.rows.num_rows
+
+
+class JobArchive:
+    """Rows and outcomes of finished jobs, on disk in the data directory: results stay readable
+    (Salesforce keeps them for days) without holding ~160 MB per 1M rows in memory."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.remove()  # left by a process that was killed; the DuckDB file lock keeps it ours
+        self.folder.mkdir(parents=True)
+
+    def store(self, job_id: str, rows: pa.Table, outcome: pa.Table) -> str:
+        for suffix, table in (("rows", rows), ("outcomes", outcome)):
+            path = str(self._path(job_id, suffix))
+            with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        return job_id
+
+    def load(self, name: str) -> tuple[pa.Table, pa.Table]:
+        rows, outcome = (self._read(self._path(name, s)) for s in ("rows", "outcomes"))
+        return rows, outcome
+
+    def discard(self, name: str) -> None:
+        for suffix in ("rows", "outcomes"):
+            self._path(name, suffix).unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        for path in self.folder.glob("*.arrow"):
+            path.unlink(missing_ok=True)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def _path(self, name: str, suffix: str) -> Path:
+        return self.folder / f"{name}.{suffix}.arrow"
+
+    @staticmethod
+    def _read(path: Path) -> pa.Table:
+        with pa.OSFile(str(path)) as source:
+            return pa.ipc.open_file(source).read_all()
 
 
 def _outcomes(job: IngestJob) -> pa.Table:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from ingest_wire import IngestClient
 
-from emulator.core.ingest_jobs import ClockMode, IngestSettings
+from emulator.core.ingest_jobs import ARCHIVE_FOLDER, ClockMode, IngestSettings
 from emulator.core.opportunity import LOCK_PARENT_ID
 from resources.salesforce.protocol import (
     DAILY_BULK_API_BATCHES,
@@ -711,3 +712,51 @@ def test_header_only_upload_completes_with_nothing_processed(ingest: IngestClien
     job_id, info = ingest.run(HEADER + "\n")
     assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 0)
     assert ingest.results(job_id, "failedResults") == f'"sf__Id","sf__Error",{HEADER}\n'
+
+
+def _archived(ingest: IngestClient, job_id: str) -> Path:
+    """The job's archive folder once its rows and outcomes moved to disk (just after it ends)."""
+    deadline = time.monotonic() + 10
+    while ingest.backend.get(job_id).archived is None:
+        assert time.monotonic() < deadline, "a finished job should be archived"
+        time.sleep(0.01)
+    return ingest.server.emulator.config.data_dir / ARCHIVE_FOLDER
+
+
+def test_finished_jobs_serve_results_from_disk_and_keep_nothing_in_memory(
+    ingest: IngestClient,
+) -> None:
+    data = (
+        "External_Id__c,Name,StageName,CloseDate\n"
+        "Z-1,Kept,Prospecting,2025-01-15\n"
+        "Z-2,,Prospecting,2025-01-15\n"
+    )
+    job_id, _ = ingest.run(data)
+    folder = _archived(ingest, job_id)
+    job = ingest.backend.get(job_id)
+    assert job.rows is None and job.outcomes == [] and job.row_count == 2
+    assert sorted(p.name for p in folder.iterdir()) == [
+        f"{job_id}.outcomes.arrow",
+        f"{job_id}.rows.arrow",
+    ]
+    successful = ingest.results(job_id, "successfulResults").splitlines()
+    assert successful[0] == '"sf__Id","sf__Created",External_Id__c,Name,StageName,CloseDate'
+    assert successful[1].endswith('"true","Z-1","Kept","Prospecting","2025-01-15"')
+    assert (
+        ingest.results(job_id, "failedResults")
+        .splitlines()[1]
+        .startswith('"","REQUIRED_FIELD_MISSING:')
+    )
+    assert ingest.results(job_id, "unprocessedrecords") == (
+        "External_Id__c,Name,StageName,CloseDate\n"
+    )
+    assert ingest.request("DELETE", f"/{job_id}").status_code == 204
+    assert list(folder.iterdir()) == []
+
+
+def test_reset_clears_the_archive(ingest: IngestClient) -> None:
+    job_id, _ = ingest.run(rows(3))
+    folder = _archived(ingest, job_id)
+    assert list(folder.iterdir())
+    ingest.backend.reset()
+    assert list(folder.iterdir()) == []
