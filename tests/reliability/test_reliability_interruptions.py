@@ -188,7 +188,7 @@ def test_failed_jobs_unprocessed_rows_are_resubmitted_or_rejected_never_lost(
 
     jobs = server.emulator.services["ingest"].list_jobs(None)
     failed = [j for j in jobs if j.state is JobState.FAILED]
-    unprocessed = sum(j.rows.num_rows - j.attempted for j in failed)
+    unprocessed = sum(j.row_count - j.attempted for j in failed)
     assert len(failed) >= 4 and unprocessed > 0
     assert all(j.attempted == FAIL_AFTER_ROWS for j in failed)
     meta = load_metadata(result)
