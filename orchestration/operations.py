@@ -837,11 +837,11 @@ class RangeLoader:
                 continue
             if run.status == dg.DagsterRunStatus.SUCCESS:
                 done += 1
-                rows += int(_materialization(self.instance, key, run.run_id).get("rows_read") or 0)
+                rows += self._rows_done(key, run)
             elif run.status in FINISHED_STATUSES:
                 failed += 1
             else:
-                rows += read_checkpoint(self.instance, ASSET_KEY, key).rows_read
+                rows += self._rows_done(key, run)
         return Progress(
             rows_done=rows,
             rows_total=sum(self.source_rows.get(k, 0) for k in self.keys),
@@ -851,6 +851,14 @@ class RangeLoader:
             ranges_total=len(self.keys),
             seconds=time.monotonic() - self._started,
         )
+
+    def _rows_done(self, key: str, run: dg.DagsterRun) -> int:
+        """Rows of the range this run has read: its materialization once the asset step is done
+        (the checkpoint is closed then, while the checks may still run), else its checkpoint."""
+        materialized = _materialization(self.instance, key, run.run_id).get("rows_read")
+        if materialized is not None:
+            return int(materialized)
+        return read_checkpoint(self.instance, ASSET_KEY, key).rows_read
 
     def results(self) -> list[RangeResult]:
         runs = self._runs()
