@@ -114,22 +114,14 @@ def _injected(emulator: Emulator, snapshot: dict[str, Any]) -> dict[str, int]:
     counts = faults_of(emulator).injected_counts()
     backend = emulator.services.get("ingest")
     jobs = backend.list_jobs(None) if backend is not None else []
-    counts["unable_to_lock_row"] = sum(_lock_errors(job) for job in jobs)
+    counts["unable_to_lock_row"] = sum(job.lock_errors for job in jobs)
     counts["jobs_failed_part_way"] = sum(
-        1 for job in jobs if job.state.value == "Failed" and 0 < job.attempted < _rows(job)
+        1 for job in jobs if job.state.value == "Failed" and 0 < job.attempted < job.row_count
     )
     counts["batch_retries"] = sum(job.retries for job in jobs)
     counts["request_limit_exceeded"] = _status_total(snapshot, 403)
     counts["unauthorized"] = _status_total(snapshot, 401)
     return dict(sorted(counts.items()))
-
-
-def _lock_errors(job: Any) -> int:
-    return int(job.lock_errors)
-
-
-def _rows(job: Any) -> int:
-    return int(job.row_count)
 
 
 def _status_total(snapshot: dict[str, Any], status: int) -> int:

@@ -157,7 +157,7 @@ class IngestJob:
     row_count: int = 0
     outcomes: list[pa.Table] = field(default_factory=list)
     lock_errors: int = 0
-    archived: str | None = None  # set once rows and outcomes moved to the JobArchive
+    archived: bool = False  # rows and outcomes moved to the JobArchive
     abort: threading.Event = field(default_factory=threading.Event)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -279,11 +279,9 @@ class IngestBackend:
                     f"Deleting a job in state {job.state.value} is not allowed",
                 )
             job.abort.set()
-            archived = job.archived
         with self._lock:
             self._jobs.pop(job.id, None)
-        if archived is not None:
-            self._archive.discard(archived)
+        self._archive.discard(job.id)
 
     def list_jobs(self, job_type: str | None) -> list[IngestJob]:
         with self._lock:
@@ -501,21 +499,24 @@ class IngestBackend:
     def _archive_job(self, job: IngestJob) -> None:
         """Move a finished job's rows and outcomes to disk; they are read back per results call."""
         with job.lock:
-            if job.rows is None or job.archived is not None:
+            if job.rows is None or job.archived:
                 return
             rows, outcome = job.rows, _outcomes(job)
-        name = self._archive.store(job.id, rows, outcome)
+        self._archive.store(job.id, rows, outcome)
         with job.lock:
-            job.archived, job.rows, job.outcomes = name, None, []
+            job.archived, job.rows, job.outcomes = True, None, []
 
-    def _rows_and_outcome(self, job: IngestJob) -> tuple[pa.Table | None, pa.Table]:
+    def _rows(self, job: IngestJob) -> pa.Table | None:
         with job.lock:
-            archived, rows = job.archived, job.rows
-            outcome = _outcomes(job) if archived is None else None
-        if archived is not None:
-            return self._archive.load(archived)
-        assert outcome is not None
-        return rows, outcome
+            if not job.archived:
+                return job.rows
+        return self._archive.load(job.id, "rows")
+
+    def _outcome(self, job: IngestJob) -> pa.Table:
+        with job.lock:
+            if not job.archived:
+                return _outcomes(job)
+        return self._archive.load(job.id, "outcomes")
 
     def _new_job_id(self) -> str:
         while True:
@@ -540,9 +541,8 @@ class IngestBackend:
         job = self.get(job_id)
         with job.lock:
             header = job.header or []
-        rows, outcome = self._rows_and_outcome(job)
-        chosen, result_columns = select(outcome)
-        return _render(job, result_names, header, result_columns, rows, chosen)
+        chosen, result_columns = select(self._outcome(job))
+        return _render(job, result_names, header, result_columns, self._rows(job), chosen)
 
     def unprocessed_records(self, job_id: str) -> bytes:
         job = self.get(job_id)
@@ -551,13 +551,14 @@ class IngestBackend:
             header = job.header or []
             attempted = job.attempted
             show = job.state in (JobState.FAILED, JobState.ABORTED)
-            unparseable = job.upload if job.rows is None and job.archived is None else None
-        rows, _ = self._rows_and_outcome(job)
+            parsed_rows = job.row_count
+            unparseable = job.upload if job.rows is None and not job.archived else None
         if show and unparseable is not None:
             return unparseable
         eol = job.line_ending.chars
         text = job.delimiter.char.join(header) + eol
-        if rows is None or not show or attempted >= rows.num_rows:
+        rows = self._rows(job) if show and attempted < parsed_rows else None
+        if rows is None:
             return text.encode("utf-8")
         remaining = rows.slice(attempted).drop_columns([ROW_NUMBER])
         return text.encode("utf-8") + _csv_body(remaining, job)
@@ -583,20 +584,19 @@ class JobArchive:
         self.remove()  # left by a process that was killed; the DuckDB file lock keeps it ours
         self.folder.mkdir(parents=True)
 
-    def store(self, job_id: str, rows: pa.Table, outcome: pa.Table) -> str:
-        for suffix, table in (("rows", rows), ("outcomes", outcome)):
-            path = str(self._path(job_id, suffix))
+    def store(self, job_id: str, rows: pa.Table, outcome: pa.Table) -> None:
+        for part, table in (("rows", rows), ("outcomes", outcome)):
+            path = str(self._path(job_id, part))
             with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
                 writer.write_table(table)
-        return job_id
 
-    def load(self, name: str) -> tuple[pa.Table, pa.Table]:
-        rows, outcome = (self._read(self._path(name, s)) for s in ("rows", "outcomes"))
-        return rows, outcome
+    def load(self, job_id: str, part: str) -> pa.Table:
+        with pa.OSFile(str(self._path(job_id, part))) as source:
+            return pa.ipc.open_file(source).read_all()
 
-    def discard(self, name: str) -> None:
-        for suffix in ("rows", "outcomes"):
-            self._path(name, suffix).unlink(missing_ok=True)
+    def discard(self, job_id: str) -> None:
+        for part in ("rows", "outcomes"):
+            self._path(job_id, part).unlink(missing_ok=True)
 
     def clear(self) -> None:
         for path in self.folder.glob("*.arrow"):
@@ -605,13 +605,8 @@ class JobArchive:
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def _path(self, name: str, suffix: str) -> Path:
-        return self.folder / f"{name}.{suffix}.arrow"
-
-    @staticmethod
-    def _read(path: Path) -> pa.Table:
-        with pa.OSFile(str(path)) as source:
-            return pa.ipc.open_file(source).read_all()
+    def _path(self, job_id: str, part: str) -> Path:
+        return self.folder / f"{job_id}.{part}.arrow"
 
 
 def _outcomes(job: IngestJob) -> pa.Table:

@@ -717,7 +717,7 @@ def test_header_only_upload_completes_with_nothing_processed(ingest: IngestClien
 def _archived(ingest: IngestClient, job_id: str) -> Path:
     """The job's archive folder once its rows and outcomes moved to disk (just after it ends)."""
     deadline = time.monotonic() + 10
-    while ingest.backend.get(job_id).archived is None:
+    while not ingest.backend.get(job_id).archived:
         assert time.monotonic() < deadline, "a finished job should be archived"
         time.sleep(0.01)
     return ingest.server.emulator.config.data_dir / ARCHIVE_FOLDER

@@ -5,6 +5,7 @@ Bulk jobs go Failed with unprocessed rows, and the worker dies after some jobs."
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,10 +99,8 @@ def test_tokens_of_both_sides_expiring_mid_load_are_renewed_and_nothing_is_lost(
 def test_spent_api_allowance_stops_the_load_with_a_named_error_and_it_resumes_next_day(
     server: EmulatorServer, instance: dg.DagsterInstance
 ) -> None:
-    def spend_the_allowance() -> None:  # another integration eats the rest of today's calls
-        used = emulator_get(server, "stats")["api_calls"][DAILY_API_REQUESTS]["used"]
-        set_faults(server, {"limits": {DAILY_API_REQUESTS: used}})
-
+    # Another integration eats the rest of today's calls.
+    spend_the_allowance = functools.partial(_spend_the_rest_of_today, server, DAILY_API_REQUESTS)
     salesforce = hooked_salesforce(server, 2, spend_the_allowance, max_job_rows=JOB_ROWS)
     resources = resources_for(salesforce)
 
@@ -141,10 +140,8 @@ def test_spent_api_allowance_stops_the_load_with_a_named_error_and_it_resumes_ne
 def test_spent_bulk_batch_allowance_fails_the_step_once_and_it_resumes_next_day(
     server: EmulatorServer, instance: dg.DagsterInstance
 ) -> None:
-    def spend_the_batches() -> None:  # another integration's Bulk loads eat today's batches
-        used = emulator_get(server, "stats")["api_calls"][DAILY_BULK_API_BATCHES]["used"]
-        set_faults(server, {"limits": {DAILY_BULK_API_BATCHES: used}})
-
+    # Another integration's Bulk loads eat today's batches.
+    spend_the_batches = functools.partial(_spend_the_rest_of_today, server, DAILY_BULK_API_BATCHES)
     salesforce = hooked_salesforce(server, 2, spend_the_batches, max_job_rows=JOB_ROWS)
     resources = resources_for(salesforce)
 
@@ -242,3 +239,8 @@ def error_chain(error: Any) -> list[Any]:
         chain.append(current)
         seen.extend([current.cause, current.context])
     return chain
+
+
+def _spend_the_rest_of_today(server: EmulatorServer, allowance: str) -> None:
+    used = emulator_get(server, "stats")["api_calls"][allowance]["used"]
+    set_faults(server, {"limits": {allowance: used}})
